@@ -241,6 +241,33 @@ ExternalResult bench_llama(const std::string& scripts_dir, const std::string& mo
     return r;
 }
 
+ExternalResult bench_llama_native(const std::string& llama_bench, const std::string& model_path, const std::string& test,
+                                  int n_threads, int runs) {
+    const bool pp = test.rfind("pp", 0) == 0;
+    const std::string n = test.substr(2);
+    ExternalResult r = run_json_script(shell_quote(llama_bench) + " -m " + shell_quote(model_path) + " -t " +
+                                       std::to_string(n_threads) + " -r " + std::to_string(runs) +
+                                       (pp ? " -p " + n + " -n 0" : " -p 0 -n " + n) + " -o jsonl");
+    if (!r.ok) return r;
+    const std::string json = r.detail;
+    const size_t at = json.find("\"samples_ts\":");
+    std::vector<double> samples;
+    if (at != std::string::npos) {
+        const char* p = json.c_str() + json.find('[', at) + 1;
+        for (char* end = nullptr;; p = end + 1) {
+            const double v = std::strtod(p, &end);
+            if (end == p) break;
+            samples.push_back(v);
+            while (*end == ' ') ++end;
+            if (*end != ',') break;
+        }
+    }
+    r.tok_s = Stats::of(samples);
+    r.detail = "llama-bench build " + json_string(json, "build_commit") + " (" + llama_bench + ")";
+    r.ok = !samples.empty() && r.tok_s.median > 0;
+    return r;
+}
+
 Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs) {
     std::vector<double> speeds;
     for (int r = -1; r < runs; ++r) {

@@ -52,6 +52,11 @@ struct ExternalResult {
 ExternalResult bench_llama(const std::string& scripts_dir, const std::string& model_path, const std::string& test,
                            int n_threads, int runs, int64_t n_vocab);
 
+// The same from a native llama-bench binary (its own timers and protocol:
+// -p N -n 0 for ppN, -p 0 -n N for tgN, -r runs; samples_ts of its JSON lines).
+ExternalResult bench_llama_native(const std::string& llama_bench, const std::string& model_path, const std::string& test,
+                                  int n_threads, int runs);
+
 // Encoding speed in MB/s (UTF-8 bytes / 1e6 / s), median of `runs` after a warm-up.
 Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs);
 // tiktoken's (npm) single-thread GPT-2 encoding speed, from scripts/bench_tiktoken.mjs.

@@ -102,6 +102,8 @@ int cmd_bench(int argc, char** argv) {
         "n,n-gen", "decode length (0 = skip)", cxxopts::value<int64_t>()->default_value("128"))(
         "r,repetitions", "timed runs per test", cxxopts::value<int>()->default_value("3"))(
         "no-llama", "do not run llama.cpp")(
+        "llama-bench", "a native llama-bench binary to run instead of node-llama-cpp (same protocol, its own timers)",
+        cxxopts::value<std::string>())(
         "scripts", "folder of bench_llama.mjs and bench_tiktoken.mjs", cxxopts::value<std::string>()->default_value("scripts"))(
         "tokenizer-dir", "GPT-2 vocab.json + merges.txt (tokenizer bench, and the tokenizer given to llama.cpp)",
         cxxopts::value<std::string>()->default_value("tests/data/tokenizer/gpt2"))(
@@ -122,6 +124,7 @@ int cmd_bench(int argc, char** argv) {
     const std::string scripts = args["scripts"].as<std::string>();
     const std::string tok_dir = args["tokenizer-dir"].as<std::string>();
     const bool with_llama = !args.count("no-llama");
+    const std::string llama_bench = args.count("llama-bench") ? args["llama-bench"].as<std::string>() : "";
 
     std::unique_ptr<TokenizerSpec> gpt2;
     if (exists(tok_dir + "/vocab.json") && exists(tok_dir + "/merges.txt"))
@@ -162,13 +165,15 @@ int cmd_bench(int argc, char** argv) {
         };
         auto theirs = [&](const std::string& test, int t) {
             if (!llama_ok) return ExternalResult{};
-            ExternalResult r = bench_llama(scripts, path, test, t, runs, c.n_vocab);
+            ExternalResult r = llama_bench.empty() ? bench_llama(scripts, path, test, t, runs, c.n_vocab)
+                                                   : bench_llama_native(llama_bench, path, test, t, runs);
             if (!r.ok) {
                 llama_ok = false;  // do not retry a failing engine for every test
                 llama_note = "llama.cpp: not run (" + r.detail + ")";
                 std::fprintf(stderr, "bench: %s\n", llama_note.c_str());
             } else if (llama_note.empty()) {
-                llama_note = "llama.cpp: " + r.detail + " (KV cache f16, no flash attention: llama-bench's defaults)";
+                llama_note = "llama.cpp: " + r.detail +
+                             (llama_bench.empty() ? " (KV cache f16, no flash attention, as llama-bench)" : " (its defaults)");
             }
             return r;
         };
