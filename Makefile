@@ -69,7 +69,7 @@ asan: $(ASAN)/minigpt $(ASAN)/unit_tests
 	  $(PYTHON) tests/run.py --build $(ASAN) --sanitized
 
 run: $(BUILD)/minigpt
-	$(BUILD)/minigpt generate -m model/minigpt-brown.gguf -p "The old man looked at the" -n 120 --temp 0.8 --top-p 0.95 --seed 42
+	$(BUILD)/minigpt generate -m model/minigpt-brown.gguf -p "The old man looked at the" -n 120 --temp 0.8 --top-p 0.95 --repeat-penalty 1.1 --seed 42
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the bundled GPT-2 model on the Brown corpus (CPU, PyTorch 1.13).
+"""Train the bundled GPT-2 model on the Brown corpus (PyTorch; CPU or --device cuda).
 
 Architecture: GPT-2 exactly -- learned token and position embeddings, pre-LN
 blocks (ln_1 -> causal multi-head attention -> residual, ln_2 -> MLP with the
@@ -67,7 +67,7 @@ LN_EPS = 1e-5
 class Block(nn.Module):
     """One pre-LN GPT-2 block. Linear weights are (out, in) as nn.Linear stores them."""
 
-    def __init__(self, n_embd, n_head, dropout):
+    def __init__(self, n_embd, n_head, dropout, attn_dropout):
         super().__init__()
         self.n_head = n_head
         self.ln_1 = nn.LayerNorm(n_embd, eps=LN_EPS)
@@ -77,6 +77,7 @@ class Block(nn.Module):
         self.c_fc = nn.Linear(n_embd, 4 * n_embd)       # (4d, d)
         self.mlp_proj = nn.Linear(4 * n_embd, n_embd)   # (d, 4d)
         self.drop = nn.Dropout(dropout)
+        self.attn_drop = nn.Dropout(attn_dropout)
 
     def forward(self, x, mask):
         B, T, C = x.shape
@@ -87,7 +88,7 @@ class Block(nn.Module):
         v = v.view(B, T, self.n_head, hd).transpose(1, 2)
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
         scores = scores.masked_fill(mask[:T, :T], float("-inf"))
-        att = self.drop(F.softmax(scores, dim=-1))
+        att = self.attn_drop(F.softmax(scores, dim=-1))
         z = (att @ v).transpose(1, 2).reshape(B, T, C)
         x = x + self.drop(self.attn_proj(z))
         h = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")  # gelu_new
@@ -95,15 +96,16 @@ class Block(nn.Module):
 
 
 class GPT2(nn.Module):
-    def __init__(self, vocab_size, n_ctx, n_embd, n_layer, n_head, dropout=0.0):
+    def __init__(self, vocab_size, n_ctx, n_embd, n_layer, n_head, dropout=0.0, attn_dropout=None):
         super().__init__()
         assert n_embd % n_head == 0
         self.cfg = dict(vocab_size=vocab_size, n_ctx=n_ctx, n_embd=n_embd,
-                        n_layer=n_layer, n_head=n_head, dropout=dropout)
+                        n_layer=n_layer, n_head=n_head, dropout=dropout,
+                        attn_dropout=dropout if attn_dropout is None else attn_dropout)
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(n_ctx, n_embd)
         self.drop = nn.Dropout(dropout)
-        self.h = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.h = nn.ModuleList(Block(n_embd, n_head, dropout, self.cfg["attn_dropout"]) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, eps=LN_EPS)
         self.register_buffer("mask", torch.triu(torch.ones(n_ctx, n_ctx, dtype=torch.bool), 1),
                              persistent=False)
@@ -120,7 +122,7 @@ class GPT2(nn.Module):
 
     def forward(self, idx):
         T = idx.shape[1]
-        x = self.drop(self.wte(idx) + self.wpe(torch.arange(T)))
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(T, device=idx.device)))
         for block in self.h:
             x = block(x, self.mask)
         return self.ln_f(x) @ self.wte.weight.t()    # tied LM head: (B, T, vocab)
@@ -149,7 +151,7 @@ def hf_state(model):
         out[p + "mlp.c_proj.bias"] = b.mlp_proj.bias
     out["transformer.ln_f.weight"] = model.ln_f.weight
     out["transformer.ln_f.bias"] = model.ln_f.bias
-    return {k: v.detach().to(torch.float32).contiguous().numpy() for k, v in out.items()}
+    return {k: v.detach().to("cpu", torch.float32).contiguous().numpy() for k, v in out.items()}
 
 
 def write_safetensors(path, tensors):
@@ -181,7 +183,7 @@ def export_hf(model, folder, tokenizer_path, extra=None):
         "n_embd": c["n_embd"], "n_layer": c["n_layer"], "n_head": c["n_head"],
         "n_inner": None, "activation_function": "gelu_new",
         "layer_norm_epsilon": LN_EPS, "initializer_range": 0.02,
-        "resid_pdrop": c["dropout"], "embd_pdrop": c["dropout"], "attn_pdrop": c["dropout"],
+        "resid_pdrop": c["dropout"], "embd_pdrop": c["dropout"], "attn_pdrop": c["attn_dropout"],
         "scale_attn_weights": True, "tie_word_embeddings": True,
         "bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "torch_dtype": "float32",
         "tokenizer_class": "sentencepiece (tokenizer.model, BPE, byte fallback)",
@@ -203,10 +205,28 @@ def encode_file(sp, path):
     return torch.tensor(sp.encode(text), dtype=torch.long)
 
 
-def sample_batch(stream, batch, T, gen):
+def sample_batch(stream, batch, T, gen, repeat_frac=0.0, repeat_max=0.25):
+    """Random windows of the stream (on the stream's device); the offsets come from the
+    CPU generator `gen`, so a seed gives the same batches on any device.
+
+    With repeat_frac > 0, that fraction of the rows is a span s of the stream (L tokens,
+    8 <= L <= repeat_max * T) written twice and followed by the text that follows s: [s, s, next].
+    Natural text repeats itself too rarely in a 1.6 M-token corpus for a small model to
+    learn in-context copying (induction heads) within a short budget; the repeats make
+    copying pay off. Validation is always plain text."""
     starts = torch.randint(0, len(stream) - T, (batch,), generator=gen)
-    y = torch.stack([stream[s:s + T] for s in starts.tolist()])
-    x = torch.cat([torch.full((batch, 1), BOS_ID, dtype=torch.long), y[:, :-1]], dim=1)
+    pos = starts[:, None] + torch.arange(T)
+    n_rep = int(round(repeat_frac * batch))
+    if n_rep:
+        hi = max(1, min(T // 2, int(repeat_max * T)))
+        lo = min(8, hi)
+        L = torch.randint(lo, hi + 1, (n_rep,), generator=gen)
+        j = torch.arange(T)[None, :]
+        # position j of a repeated row reads s[j] for j < L, then stream[start + j - L]: s again and its continuation
+        offset = torch.where(j < L[:, None], j, j - L[:, None])
+        pos[:n_rep] = starts[:n_rep, None] + offset
+    y = stream[pos.to(stream.device)]
+    x = torch.cat([torch.full((batch, 1), BOS_ID, dtype=torch.long, device=stream.device), y[:, :-1]], dim=1)
     return x, y
 
 
@@ -224,7 +244,7 @@ def chunked_nll(model, ids, T, max_chunks=None, batch=16):
     groups = [full[i:i + batch] for i in range(0, len(full), batch)] + [[c] for c in tail]
     for group in groups:
         y = torch.stack(group)
-        x = torch.cat([torch.full((len(group), 1), BOS_ID, dtype=torch.long), y[:, :-1]], dim=1)
+        x = torch.cat([torch.full((len(group), 1), BOS_ID, dtype=torch.long, device=y.device), y[:, :-1]], dim=1)
         logits = model(x)
         nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(), y.reshape(-1),
                               reduction="sum")
@@ -270,9 +290,19 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=100, help="warm-up steps")
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--grad-clip", type=float, default=1.0)
-    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--dropout", type=float, default=0.0, help="embedding and residual dropout")
+    ap.add_argument("--attn-dropout", type=float, default=None,
+                    help="dropout on attention weights (default: --dropout); 0 keeps heads sharp")
+    ap.add_argument("--repeat-frac", type=float, default=0.0,
+                    help="fraction of training rows that repeat a span of text (see sample_batch)")
+    ap.add_argument("--repeat-max", type=float, default=0.25,
+                    help="longest repeated span, as a fraction of the context (at most 0.5)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (TF32 matrix products)")
+    ap.add_argument("--keep-best", action="store_true",
+                    help="evaluate the full validation split at every --eval-every and end with the "
+                         "weights of the best evaluation (early stopping; the final metrics say which step)")
     ap.add_argument("--minutes", type=float, default=None, help="training time budget")
     ap.add_argument("--steps", type=int, default=None, help="fixed step count (reproducible)")
     ap.add_argument("--plan-after", type=int, default=30,
@@ -299,20 +329,26 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    torch.use_deterministic_algorithms(True)
+    if args.device.startswith("cuda"):
+        # cuBLAS is deterministic only with a fixed workspace; TF32 products are ample for training.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cuda.matmul.allow_tf32 = True
+    torch.use_deterministic_algorithms(True, warn_only=args.device != "cpu")
+    device = torch.device(args.device)
     sp = spm.SentencePieceProcessor(model_file=args.tokenizer)
     model = GPT2(sp.get_piece_size(), args.n_ctx, args.n_embd, args.n_layer, args.n_head,
-                 args.dropout)
+                 args.dropout, args.attn_dropout)
     if args.init_from:
         model.load_state_dict(torch.load(args.init_from, map_location="cpu")["model"])
         log(f"initialised from {args.init_from}")
+    model.to(device)
     n_params = sum(p.numel() for p in model.parameters())
     opt = make_optimizer(model, args.lr, args.weight_decay)
     gen = torch.Generator().manual_seed(args.seed)
     T, B = args.n_ctx, args.batch
 
     if args.probe:
-        stream = torch.randint(3, sp.get_piece_size(), (200000,), generator=gen)
+        stream = torch.randint(3, sp.get_piece_size(), (200000,), generator=gen).to(device)
         for step in range(args.probe + 2):
             if step == 2:
                 t0 = time.time()
@@ -321,13 +357,14 @@ def main(argv=None):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        loss.item()  # waits for the device
         tps = args.probe * B * T / (time.time() - t0)
         print(f"probe L={args.n_layer} H={args.n_head} d={args.n_embd} T={T} B={B} "
               f"params={n_params} tokens/s={tps:.0f} s/step={B * T / tps:.3f}")
         return
 
-    train_ids = encode_file(sp, os.path.join(args.data_dir, "brown_train.txt"))
-    val_ids = encode_file(sp, os.path.join(args.data_dir, "brown_val.txt"))
+    train_ids = encode_file(sp, os.path.join(args.data_dir, "brown_train.txt")).to(device)
+    val_ids = encode_file(sp, os.path.join(args.data_dir, "brown_val.txt")).to(device)
     log(f"train tokens {len(train_ids)}, val tokens {len(val_ids)}, params {n_params}, "
         f"shape L={args.n_layer} H={args.n_head} d={args.n_embd} T={T} B={B}")
     os.makedirs(args.out, exist_ok=True)
@@ -341,6 +378,7 @@ def main(argv=None):
     total = args.steps if args.steps is not None else None
     budget_s = args.minutes * 60 if args.minutes is not None else None
     replans = []
+    best = None  # (full validation loss, step, weights on the CPU) with --keep-best
     t_start = time.time()
     last_ckpt = last_replan_check = t_start
     run_loss, run_n, t_log, step = 0.0, 0, t_start, 0
@@ -360,7 +398,7 @@ def main(argv=None):
         lr = lr_at(step, total or 10 ** 9, args.warmup, args.lr, args.lr * args.min_lr_ratio)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = sample_batch(train_ids, B, T, gen)
+        x, y = sample_batch(train_ids, B, T, gen, args.repeat_frac, args.repeat_max)
         logits = model(x)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
         opt.zero_grad(set_to_none=True)
@@ -377,8 +415,10 @@ def main(argv=None):
             tps = run_n * B * T / (now - t_log)
             val = ""
             if step % args.eval_every == 0 or step == total:
-                s, n = chunked_nll(model, val_ids, T, max_chunks=args.eval_chunks)
+                s, n = chunked_nll(model, val_ids, T, max_chunks=None if args.keep_best else args.eval_chunks)
                 val = f"{s / n:.4f}"
+                if args.keep_best and (best is None or s / n < best[0]):
+                    best = (s / n, step, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
             eta = (total - step) * elapsed / step if total else float("nan")
             writer.writerow([step, step * B * T, f"{elapsed:.1f}", f"{lr:.3e}",
                              f"{run_loss / run_n:.4f}", val, f"{tps:.0f}"])
@@ -405,6 +445,11 @@ def main(argv=None):
             last_ckpt = time.time()
 
     train_seconds = time.time() - t_start
+    kept_step = step
+    if best is not None and best[1] != step:
+        model.load_state_dict(best[2])
+        kept_step = best[1]
+        log(f"--keep-best: ending with the weights of step {kept_step} (validation loss {best[0]:.4f})")
     log("final evaluation (full validation split)")
     val_sum, val_n = chunked_nll(model, val_ids, T)
     tr_sum, tr_n = chunked_nll(model, train_ids[:len(val_ids)], T)
@@ -418,7 +463,7 @@ def main(argv=None):
                     "chunk shorter; each chunk c evaluated from empty context on [BOS]+c[:-1], "
                     "every token of c scored; loss = sum NLL (natural log) / len(ids); "
                     "perplexity = exp(loss)",
-        "parameters": n_params, "steps": step, "tokens_seen": step * B * T,
+        "parameters": n_params, "steps": step, "weights_of_step": kept_step, "tokens_seen": step * B * T,
         "epochs": step * B * T / len(train_ids), "training_seconds": train_seconds,
         "replans": replans, "command": command, "seed": args.seed,
         "shape": {"n_layer": args.n_layer, "n_head": args.n_head, "n_embd": args.n_embd,

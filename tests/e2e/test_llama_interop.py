@@ -278,6 +278,26 @@ class BundledModel(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
+    def test_tokens_and_greedy_continuation_equal_llama(self):
+        """Issue 6, acceptance 3: llama.cpp tokenizes the held-out text to our ids and
+        continues a fixed prompt greedily with the same 32 tokens as minigpt."""
+        ours = minigpt_tokens(BUNDLED, self.text)
+        theirs = llama("tokenize", BUNDLED, "--text-file", self.text)["ids"]
+        print(f"\n  held-out text: {len(ours)} ids (minigpt) vs {len(theirs)} (llama.cpp)")
+        self.assertEqual(ours, theirs)
+
+        prompt = write_text(self.tmp.name, "prompt.txt", b"The old man looked at the")
+        prompt_ids = minigpt_tokens(BUNDLED, prompt)  # BOS first, as llama.cpp adds it
+        lines = run_minigpt(["generate", "-m", BUNDLED, "--ids", " ".join(map(str, prompt_ids)), "-n", "32",
+                             "--temp", "0", "--repeat-last-n", "0", "--json"], timeout=120)
+        self.assertEqual(lines.returncode, 0, lines.stderr.decode())
+        ours = [json.loads(l)["id"] for l in lines.stdout.decode().splitlines() if l.strip().startswith("{")
+                and "id" in json.loads(l)]
+        theirs = llama("greedy", BUNDLED, "--ids", " ".join(map(str, prompt_ids)), "-n", 32)["continuation"]
+        print(f"  greedy continuation of {prompt_ids}: minigpt {ours}\n  llama.cpp {theirs}")
+        self.assertEqual(len(ours), 32)
+        self.assertEqual(ours, theirs)
+
     def test_perplexity_on_held_out_text_equals_llama(self):
         import gguf
         n_ctx = min(512, int(gguf.GGUFReader(BUNDLED).value("gpt2.context_length")))
