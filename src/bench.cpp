@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
+#include <cstdlib>
 #include <vector>
 
 #include "gguf.h"
@@ -134,6 +136,8 @@ std::string read_file(const std::string& path) {
 
 // Runs a shell command; returns its exit status and stdout+stderr.
 int run_command(const std::string& cmd, std::string* output) {
+    std::string ignored;
+    if (!output) output = &ignored;
     output->clear();
     FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
     if (!p) return -1;
@@ -185,6 +189,42 @@ ExternalResult run_json_script(const std::string& cmd) {
 }
 
 }  // namespace
+
+std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
+                                                         const std::vector<std::string>& variants,
+                                                         int64_t n_tokens, int n_threads, int runs) {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) throw std::runtime_error("bench: cannot find this binary (/proc/self/exe)");
+    self[n] = 0;
+    char dir_template[] = "/tmp/minigpt-bench-XXXXXX";
+    const char* dir = ::mkdtemp(dir_template);
+    if (!dir) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");
+    std::vector<std::vector<double>> speeds(variants.size());
+    std::string error;
+    for (int round = -1; round < runs && error.empty(); ++round) {
+        for (size_t v = 0; v < variants.size() && error.empty(); ++v) {
+            std::string extra = variants[v];
+            for (size_t at; (at = extra.find("{dir}")) != std::string::npos;) extra.replace(at, 5, dir);
+            const std::string cmd = "{ " + shell_quote(self) + " generate -m " + shell_quote(model_path) +
+                                    " -p 'The old man looked at the' --temp 0 --ignore-eos --stats -n " +
+                                    std::to_string(n_tokens) + " -t " + std::to_string(n_threads) + " " + extra +
+                                    " >/dev/null; }";  // the text goes nowhere, --stats (stderr) to us
+            std::string out;
+            const int status = run_command(cmd, &out);
+            const size_t at = out.find("decode ");
+            const size_t paren = at == std::string::npos ? at : out.find('(', at);
+            if (status != 0 || paren == std::string::npos) {
+                error = "bench: generate " + extra + " failed: " + last_line(out);
+                break;
+            }
+            if (round >= 0) speeds[v].push_back(std::strtod(out.c_str() + paren + 1, nullptr));
+        }
+    }
+    run_command("rm -rf " + shell_quote(dir), nullptr);
+    if (!error.empty()) throw std::runtime_error(error);
+    return speeds;
+}
 
 std::string machine_description() {
     const std::string cpuinfo = read_file("/proc/cpuinfo");

@@ -62,6 +62,15 @@ Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs);
 // tiktoken's (npm) single-thread GPT-2 encoding speed, from scripts/bench_tiktoken.mjs.
 ExternalResult bench_tiktoken(const std::string& scripts_dir, const std::string& text_path, int runs);
 
+// Decode speed of the `generate` command itself (this binary, run as a child with
+// --stats): one run per variant and round, variants interleaved so that a noisy
+// machine slows them alike. variants[i] are extra arguments ("" = plain); each
+// "{dir}" in them becomes a scratch folder that is removed afterwards. Returns
+// the decode tokens/s of each variant's timed rounds (after one warm-up round).
+std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
+                                                         const std::vector<std::string>& variants,
+                                                         int64_t n_tokens, int n_threads, int runs);
+
 // Resets the peak resident memory (VmHWM) to the current resident size (Linux).
 void reset_peak_resident();
 

@@ -109,6 +109,8 @@ int cmd_bench(int argc, char** argv) {
         cxxopts::value<std::string>()->default_value("tests/data/tokenizer/gpt2"))(
         "text", "text file for the tokenizer bench (empty = skip)",
         cxxopts::value<std::string>()->default_value("tests/data/tokenizer/gpt2_brown.txt"))(
+        "analysis-model", "model for the cost of --trace/--attention/--ablate in generate (empty = skip)",
+        cxxopts::value<std::string>()->default_value("model/minigpt-brown.gguf"))(
         "o,output", "also write the markdown report to this file", cxxopts::value<std::string>())("h,help", "this help");
     auto args = opts.parse(argc, argv);
     if (args.count("help")) {
@@ -221,6 +223,40 @@ int cmd_bench(int argc, char** argv) {
     }
     out("\n" + (llama_note.empty() ? std::string("llama.cpp: not run") : llama_note) + "\n\n");
     out("Peak resident memory during minigpt's runs of each model (the bandwidth buffer excluded):\n\n" + memory.str());
+
+    // What the attention-head tools cost while decoding: `generate` itself, plain and with each
+    // analysis flag, interleaved round by round. The plain run attaches no hook, so its speed is
+    // the forward pass's (compare with tg above); the others pay for what they record.
+    std::vector<std::string> analysis_models;
+    if (args["analysis-model"].as<std::string>() != "" && exists(args["analysis-model"].as<std::string>()))
+        analysis_models.push_back(args["analysis-model"].as<std::string>());
+    if (!models.empty()) analysis_models.push_back(models.front());
+    if (n_gen > 0 && !analysis_models.empty()) {
+        const std::vector<std::pair<std::string, std::string>> variants = {
+            {"plain", ""},
+            {"--trace", "--trace {dir}/t.jsonl"},
+            {"--trace --logit-lens", "--trace {dir}/t.jsonl --logit-lens"},
+            {"--attention", "--attention {dir}/a.bin"},
+            {"--ablate 0.0", "--ablate 0.0"},
+        };
+        std::vector<std::string> extra;
+        for (const auto& v : variants) extra.push_back(v.second);
+        const int t = int(threads.front());
+        out("\n| generate, tg" + std::to_string(n_gen) + ", " + std::to_string(t) +
+            " thread(s) | flags | decode tok/s | range | cost vs plain |\n|---|---|---|---|---|\n");
+        for (const std::string& path : analysis_models) {
+            const auto model = Model::load(path);
+            const int64_t n = std::min<int64_t>(n_gen, model->config().n_ctx - 16);
+            const auto speeds = bench_generate_variants(path, extra, n, t, runs);
+            const Stats plain = Stats::of(speeds[0]);
+            const std::string name = model->gguf().get_string("general.name", path);
+            for (size_t v = 0; v < variants.size(); ++v) {
+                const Stats s = Stats::of(speeds[v]);
+                out("| " + name + " | " + variants[v].first + " | " + fmt("%.1f", s.median) + " | " + range(s) + " | " +
+                    (v == 0 ? std::string("—") : fmt("%+.1f %%", 100 * (plain.median / s.median - 1))) + " |\n");
+            }
+        }
+    }
 
     const std::string text_path = args["text"].as<std::string>();
     if (!text_path.empty() && gpt2 && exists(text_path)) {

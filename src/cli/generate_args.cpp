@@ -83,7 +83,7 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
     add_analysis_options(opts);
     auto r = opts.parse(argc, argv);
     if (r.count("help")) {
-        std::printf("%s\n", opts.help({"input", "generation", "sampling", "output"}).c_str());
+        std::printf("%s\n", opts.help({"input", "generation", "sampling", "output", "Attention heads"}).c_str());
         return false;
     }
     reject_unmatched(r);
