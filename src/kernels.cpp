@@ -12,6 +12,10 @@
 #include "f16.h"
 #include "thread_pool.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace minigpt {
 
 // Defined in kernels_avx512.cpp / kernels_avx2.cpp (null off x86-64).
@@ -138,6 +142,14 @@ const KernelTable kScalar = {KernelIsa::Scalar,     "scalar",           gemv_f32
                              dequantize_q8_0_scalar, attn_scores_scalar, attn_values_scalar, softmax_scalar,
                              gelu_scalar,           nullptr,            layer_norm_scalar};
 
+#if defined(__x86_64__)
+// F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c").
+bool cpu_has_f16c() {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 bool cpu_has(KernelIsa isa) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -147,7 +159,7 @@ bool cpu_has(KernelIsa isa) {
                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                    __builtin_cpu_supports("avx512vnni");
         case KernelIsa::Avx2:
-            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
         case KernelIsa::Scalar:
             return true;
     }
