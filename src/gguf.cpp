@@ -169,7 +169,10 @@ std::string GGUFTensor::shape_string() const {
     return s + "]";
 }
 
-GGUFFile::GGUFFile(const std::string& path) : file_(std::make_unique<MappedFile>(path)) {
+GGUFFile::GGUFFile(const std::string& path) : GGUFFile(std::make_unique<MappedFile>(path)) {}
+
+GGUFFile::GGUFFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
+    const std::string& path = file_->path();
     Cursor c(file_->data(), file_->size(), file_->path());
 
     const uint32_t magic = c.read<uint32_t>("magic");

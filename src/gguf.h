@@ -56,6 +56,7 @@ struct GGUFTensor {
 class GGUFFile {
 public:
     explicit GGUFFile(const std::string& path);  // maps and parses; throws on any problem
+    explicit GGUFFile(std::unique_ptr<MappedFile> file);  // parses bytes already mapped (or a memory view)
 
     const std::string& path() const { return file_->path(); }
     uint32_t version() const { return version_; }

@@ -36,7 +36,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 MappedFile::~MappedFile() {
-    if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+    if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
 }  // namespace minigpt

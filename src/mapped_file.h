@@ -10,6 +10,10 @@ namespace minigpt {
 class MappedFile {
 public:
     explicit MappedFile(const std::string& path);  // throws with the path and errno text
+    // A view of bytes the caller owns and keeps alive (the fuzz targets parse
+    // buffers this way); `name` stands for the path in messages. Never unmapped.
+    MappedFile(const std::string& name, const uint8_t* data, uint64_t size)
+        : path_(name), data_(data), size_(size), owned_(false) {}
     ~MappedFile();
     MappedFile(const MappedFile&) = delete;
     MappedFile& operator=(const MappedFile&) = delete;
@@ -22,6 +26,7 @@ private:
     std::string path_;
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
+    bool owned_ = true;
 };
 
 }  // namespace minigpt

@@ -8,6 +8,7 @@ namespace {
 
 // Limits that keep every size product far from overflow; real GPT-2s are far below.
 constexpr int64_t kMaxDim = int64_t(1) << 20;
+constexpr int64_t kMaxVocab = int64_t(1) << 24;
 
 class Loader {
 public:
@@ -65,10 +66,13 @@ int64_t dim(const GGUFFile& f, const std::string& key) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path) { return load(std::make_unique<GGUFFile>(path)); }
+
+std::unique_ptr<Model> Model::load(std::unique_ptr<GGUFFile> file) {
     auto m = std::unique_ptr<Model>(new Model());
-    m->gguf_ = std::make_unique<GGUFFile>(path);
+    m->gguf_ = std::move(file);
     const GGUFFile& f = *m->gguf_;
+    const std::string& path = f.path();
 
     const std::string arch = f.get_string("general.architecture");
     if (arch != "gpt2")
@@ -94,6 +98,10 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     if (!te) throw std::runtime_error(path + ": missing tensor \"token_embd.weight\"");
     if (te->n_dims != 2) throw std::runtime_error(path + ": tensor \"token_embd.weight\" must be 2-D, has shape " + te->shape_string());
     c.n_vocab = te->ne[1];
+    if (c.n_vocab > kMaxVocab)
+        throw std::runtime_error(path + ": tensor \"token_embd.weight\" has " + std::to_string(c.n_vocab) +
+                                 " rows; vocabularies of more than " + std::to_string(kMaxVocab) +
+                                 " tokens are not supported (token ids are 32-bit)");
 
     Loader L(f, c);
     Weights& w = m->weights_;
@@ -135,6 +143,7 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
 TokenizerSpec Model::tokenizer_spec() const {
     const GGUFFile& f = *gguf_;
     TokenizerSpec s;
+    s.source = f.path();
     const std::string model = f.get_string("tokenizer.ggml.model", "");
     if (model.empty()) throw std::runtime_error(f.path() + ": no tokenizer in the file (tokenizer.ggml.model is missing)");
     if (model == "gpt2") {
@@ -151,7 +160,14 @@ TokenizerSpec Model::tokenizer_spec() const {
     }
     if (f.find("tokenizer.ggml.scores")) s.scores = f.get_float_array("tokenizer.ggml.scores");
     if (f.find("tokenizer.ggml.token_type")) s.token_types = f.get_int_array("tokenizer.ggml.token_type");
-    auto optional_id = [&f](const char* key) { return f.find(key) ? int32_t(f.get_uint(key)) : int32_t(-1); };
+    auto optional_id = [&](const char* key) {
+        if (!f.find(key)) return int32_t(-1);
+        const uint64_t id = f.get_uint(key);
+        if (id >= uint64_t(config_.n_vocab))
+            throw std::runtime_error(f.path() + ": metadata \"" + key + "\" = " + std::to_string(id) +
+                                     " is outside the vocabulary (0.." + std::to_string(config_.n_vocab - 1) + ")");
+        return int32_t(id);
+    };
     s.bos_id = optional_id("tokenizer.ggml.bos_token_id");
     s.eos_id = optional_id("tokenizer.ggml.eos_token_id");
     s.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", false);

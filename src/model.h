@@ -67,6 +67,7 @@ public:
     // Maps the GGUF file and checks every tensor's presence, type and shape
     // against the hyperparameters. Throws with the file name and the problem.
     static std::unique_ptr<Model> load(const std::string& path);
+    static std::unique_ptr<Model> load(std::unique_ptr<GGUFFile> file);  // the same on a parsed file
 
     const Config& config() const { return config_; }
     const Weights& weights() const { return weights_; }

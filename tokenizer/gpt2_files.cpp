@@ -150,11 +150,19 @@ std::vector<std::pair<std::string, int64_t>> parse_vocab_json(const std::string&
 TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& merges_path) {
     TokenizerSpec spec;
     spec.model = "gpt2";
+    spec.source = vocab_path + " + " + merges_path;
 
     const auto entries = parse_vocab_json(read_file(vocab_path), vocab_path);
     if (entries.empty()) throw std::runtime_error(vocab_path + ": the vocabulary object is empty");
     int64_t max_id = -1;
     for (const auto& e : entries) max_id = std::max(max_id, e.second);
+    // Missing ids become padding tokens: a gap far beyond the entries is a corrupt file,
+    // not a vocabulary (and must not allocate 2^31 strings).
+    const int64_t max_allowed = 2 * int64_t(entries.size()) + 1024;
+    if (max_id > max_allowed)
+        throw std::runtime_error(vocab_path + ": token id " + std::to_string(max_id) + " is far beyond the " +
+                                 std::to_string(entries.size()) + " entries (ids up to " +
+                                 std::to_string(max_allowed) + " are accepted; missing ones become padding)");
     spec.tokens.assign(size_t(max_id + 1), std::string());
     spec.token_types.assign(size_t(max_id + 1), kTokenUnused);
     std::vector<bool> seen(size_t(max_id + 1), false);

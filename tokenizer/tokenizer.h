@@ -22,6 +22,7 @@ struct TokenizerSpec {
     int32_t bos_id = -1;
     int32_t eos_id = -1;
     bool add_bos = false;               // prepend BOS when encoding a document
+    std::string source;                 // the file(s) it came from; prefixes make_tokenizer's errors
 };
 
 class Tokenizer {
@@ -52,7 +53,7 @@ public:
 };
 
 // Builds the tokenizer the spec describes; throws std::runtime_error with a
-// message naming what is wrong.
+// message naming what is wrong (and spec.source, the file, when set).
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerSpec& spec);
 
 // Decoding that is safe while streaming: bytes of a token that ends inside a
