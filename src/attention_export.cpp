@@ -137,12 +137,16 @@ AttentionFile AttentionFile::read(const std::string& path) {
     for (uint64_t k = 0; k < n_blocks; ++k) {
         if (at + 16 > b.size()) throw fail(at, "block " + std::to_string(k) + " header past the end of the file");
         const uint64_t pos0 = u64(at), rows = u64(at + 8);
-        if (pos0 != uint64_t(pos) || rows == 0 || pos0 + rows > n_tokens)
+        if (pos0 != uint64_t(pos) || rows == 0 || rows > n_tokens - pos0)
             throw fail(at, "block " + std::to_string(k) + " covers positions " + std::to_string(pos0) + "+" +
                                std::to_string(rows) + ", expected to start at " + std::to_string(pos) + " within " +
                                std::to_string(n_tokens) + " tokens");
-        const uint64_t bytes = uint64_t(a.n_layer_ * a.n_head_) * uint64_t(tri(int64_t(pos0 + rows)) - tri(int64_t(pos0))) * vb;
-        if (at + 16 + bytes > b.size()) throw fail(at, "block " + std::to_string(k) + " data past the end of the file");
+        // Up to 4096 x 4096 x tri(2^24) x 4 bytes: the product can overflow 64 bits.
+        uint64_t bytes = 0;
+        if (__builtin_mul_overflow(uint64_t(a.n_layer_ * a.n_head_),
+                                   uint64_t(tri(int64_t(pos0 + rows)) - tri(int64_t(pos0))) * vb, &bytes) ||
+            bytes > b.size() - at - 16)
+            throw fail(at, "block " + std::to_string(k) + " data past the end of the file");
         a.blocks_.push_back(Block{int64_t(pos0), int64_t(rows), at + 16});
         for (uint64_t r = 0; r < rows; ++r) a.block_of_pos_.push_back(int64_t(k));
         at += 16 + size_t(bytes);

@@ -119,11 +119,16 @@ LogProbFile::LogProbFile(const std::string& path) : file_(std::make_unique<Mappe
     if (n_ctx_ < 2 || n_vocab_ < 1 || n_chunk_ < 1)
         throw std::runtime_error(path + ": bad header at offset 8: n_ctx " + std::to_string(n_ctx_) + ", n_vocab " +
                                  std::to_string(n_vocab_) + ", n_chunk " + std::to_string(n_chunk_));
-    const uint64_t token_bytes = uint64_t(n_chunk_) * uint64_t(n_ctx_) * 4;
+    // Three int32 header fields: the products below can overflow 64 bits, and a wrapped
+    // total could match the file size. Each part is checked against the size instead.
+    const uint64_t token_bytes = uint64_t(n_chunk_) * uint64_t(n_ctx_) * 4;  // < 2^64
     const uint64_t row_bytes = uint64_t(log_prob_row_len(n_vocab_)) * 2;
-    const uint64_t expected = kHeaderBytes + token_bytes + uint64_t(n_chunk_) * uint64_t(rows_per_chunk()) * row_bytes;
-    if (size != expected)
-        throw std::runtime_error(path + ": " + std::to_string(size) + " bytes, expected " + std::to_string(expected) +
+    uint64_t rows_bytes = 0, expected = 0;
+    const bool overflow = __builtin_mul_overflow(uint64_t(n_chunk_) * uint64_t(rows_per_chunk()), row_bytes, &rows_bytes) ||
+                          __builtin_add_overflow(uint64_t(kHeaderBytes) + token_bytes, rows_bytes, &expected);
+    if (overflow || size != expected)
+        throw std::runtime_error(path + ": " + std::to_string(size) + " bytes, expected " +
+                                 (overflow ? std::string("more than 2^64") : std::to_string(expected)) +
                                  " for n_ctx " + std::to_string(n_ctx_) + ", n_vocab " + std::to_string(n_vocab_) +
                                  ", " + std::to_string(n_chunk_) + " chunks (truncated or not a log-prob file)");
     tokens_.resize(size_t(n_chunk_ * n_ctx_));

@@ -7,19 +7,23 @@
 #include <string>
 #include <vector>
 
+#include "resource_limits.h"
+
 namespace minigpt {
 
 class KVCache {
 public:
     KVCache(int64_t n_layer, int64_t n_head, int64_t n_ctx, int64_t head_dim)
         : n_layer_(n_layer), n_head_(n_head), n_ctx_(n_ctx), head_dim_(head_dim) {
-        const double bytes = 2.0 * double(n_layer) * double(n_head) * double(n_ctx) * double(head_dim) * 4;
-        if (bytes > double(int64_t(1) << 36))
-            throw std::runtime_error("KV cache of " + std::to_string(int64_t(bytes / (1 << 20))) +
-                                     " MiB is too large; lower the context with -c");
-        const size_t n = size_t(n_layer * n_head * n_ctx * head_dim);
-        k_.assign(n, 0.f);
-        v_.assign(n, 0.f);
+        // Checked before allocating: 2 x layers x heads x context x head_dim floats.
+        const uint64_t n = checked_product({uint64_t(n_layer), uint64_t(n_head), uint64_t(n_ctx), uint64_t(head_dim)},
+                                           "KV cache size");
+        check_allocation(checked_product({n, 2 * sizeof(float)}, "KV cache size"),
+                         "the KV cache (" + std::to_string(n_layer) + " layers x " + std::to_string(n_ctx) +
+                             " positions x " + std::to_string(n_head * head_dim) + " wide, keys and values)",
+                         "lower the context with -c/--ctx-size");
+        k_.assign(size_t(n), 0.f);
+        v_.assign(size_t(n), 0.f);
     }
     int64_t n_ctx() const { return n_ctx_; }
     // (n_ctx, head_dim) block of layer l, head h.

@@ -9,6 +9,7 @@
 #include "attention.h"
 #include "kernels.h"
 #include "ops.h"
+#include "resource_limits.h"
 
 namespace minigpt {
 
@@ -28,6 +29,11 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
     if (opt.n_threads < 1) throw std::runtime_error("thread count must be at least 1");
     openblas_set_num_threads(opt.n_threads);
     const int64_t d = cfg_.n_embd, B = n_batch_;
+    // Activations: (batch, 6 d + n_ff + n_ctx) floats and the logits; every factor is
+    // bounded by the model checks (2^20), so only the total against memory is in question.
+    check_allocation(4 * (uint64_t(B) * uint64_t(6 * d + cfg_.n_ff + n_ctx_) + uint64_t(cfg_.n_vocab)),
+                     "the activations for a batch of " + std::to_string(B) + " tokens",
+                     "lower -b/--batch-size or -c/--ctx-size");
     x_.assign(size_t(B * d), 0.f);
     h_.assign(size_t(B * d), 0.f);
     qkv_.assign(size_t(B * 3 * d), 0.f);
@@ -62,7 +68,12 @@ const float* Transformer::forward(const int32_t* tokens, int64_t n, bool all_log
         if (tokens[i] < 0 || tokens[i] >= cfg_.n_vocab)
             throw std::runtime_error("token id " + std::to_string(tokens[i]) + " is outside the vocabulary (0.." +
                                      std::to_string(cfg_.n_vocab - 1) + ")");
-    if (all_logits && logits_all_.size() < size_t(n * cfg_.n_vocab)) logits_all_.resize(size_t(n * cfg_.n_vocab));
+    if (all_logits && logits_all_.size() < size_t(n * cfg_.n_vocab)) {
+        check_allocation(uint64_t(n) * uint64_t(cfg_.n_vocab) * 4,
+                         "the logits of " + std::to_string(n) + " positions x " + std::to_string(cfg_.n_vocab) + " tokens",
+                         "give fewer tokens");
+        logits_all_.resize(size_t(n * cfg_.n_vocab));
+    }
     for (int64_t done = 0; done < n; done += n_batch_) {
         const int64_t nb = std::min(n_batch_, n - done);
         const bool last_batch = done + nb == n;
