@@ -20,7 +20,7 @@ objs = $(patsubst %.cpp,$(1)/obj/%.o,$(2))
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps run test unit asan bench fuzz clean model
+.PHONY: all deps run test unit asan bench fuzz fuzz-build clean model
 all: $(BUILD)/minigpt
 
 deps: $(DEPS_STAMP)
@@ -54,6 +54,37 @@ $(ASAN)/minigpt: $(call objs,$(ASAN),$(CLI_SRCS) $(LIB_SRCS))
 	$(CXX) $(ASAN_FLAGS) $^ -o $@ $(LDLIBS)
 $(ASAN)/unit_tests: $(call objs,$(ASAN),$(TEST_SRCS) $(LIB_SRCS))
 	$(CXX) $(ASAN_FLAGS) $^ -o $@ $(LDLIBS)
+
+# ---- fuzzing (clang's libFuzzer, with ASan + UBSan) -------------------------
+# tests/fuzz/fuzz_*.cpp: the GGUF reader and model load, the GPT-2 BPE tokenizer,
+# SentencePiece from a serialized model, the command line. `make fuzz` builds
+# them, seeds build/fuzz/corpus from the test files and runs each for
+# FUZZ_SECONDS, FUZZ_JOBS at a time (see tests/fuzz/run.sh).
+FUZZ         := $(BUILD)/fuzz
+FUZZ_CXX     ?= clang++
+FUZZ_SECONDS ?= 120
+FUZZ_JOBS    ?= 2
+FUZZ_TARGETS := gguf bpe sentencepiece cli
+FUZZ_FLAGS   := $(STD) -O1 -march=native $(WARN) -Wno-unknown-pragmas -Wno-unknown-warning-option \
+                -Wno-unused-private-field -g -pthread -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -DMINIGPT_LIBFUZZER -DMINIGPT_ROOT='"$(CURDIR)"'
+FUZZ_LIB     := $(call objs,$(FUZZ),$(LIB_SRCS))
+$(FUZZ)/obj/%.o: %.cpp | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(CPPFLAGS) -Itests/fuzz $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(FUZZ_EXTRA) -c $< -o $@
+# The CLI target calls the real main(), renamed.
+$(FUZZ)/obj/src/cli/main.o: FUZZ_EXTRA := -Dmain=minigpt_main
+$(FUZZ)/fuzz_cli: $(FUZZ)/obj/tests/fuzz/fuzz_cli.o $(call objs,$(FUZZ),$(CLI_SRCS)) $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+.PRECIOUS: $(FUZZ)/obj/tests/fuzz/%.o
+$(FUZZ)/corpus/cli.dict: tests/fuzz/make_corpus.py
+	$(PYTHON) tests/fuzz/make_corpus.py $(FUZZ)/corpus
+fuzz-build: $(addprefix $(FUZZ)/fuzz_,$(FUZZ_TARGETS)) $(FUZZ)/corpus/cli.dict
+fuzz: fuzz-build
+	bash tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 # ---- tests ------------------------------------------------------------------
 # tests/run.py runs the doctest unit tests, the Python tests and the end-to-end
