@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Writes the bad inputs of this folder and cases.tsv (run it after changing it;
+the files are checked in). tests/e2e/test_bad_inputs.py runs every case.
+
+cases.tsv: FILE <tab> COMMAND <tab> EXPECTED, one case a line.
+  COMMAND   minigpt's arguments, or "convert.py ..." for scripts/convert.py, split
+            with shlex; "@args" takes the arguments from FILE (NUL-separated,
+            the format of the CLI fuzz target and its regressions).
+            {FILE} the bad file; {OUT} an output path that must not exist afterwards
+            (nor any {OUT}.tmp*); {MODEL} a valid tiny model; {DIR} a valid tiny
+            Hugging Face folder whose checkpoint is replaced by FILE
+            (*.safetensors -> model.safetensors, *.bin -> pytorch_model.bin).
+  EXPECTED  a substring of stderr naming the problem; the test also checks that
+            stderr names FILE (or, for arguments, the option).
+"""
+import io, json, os, struct, sys, zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+from hf_tokenizer import bytes_to_unicode  # noqa: E402
+
+cases = []
+
+
+def put(rel, data, command, expected):
+    path = os.path.join(HERE, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+    cases.append((rel, command, expected))
+
+
+# ---------------------------------------------------------------- GGUF
+U32, F32, BOOL, STRING, ARRAY, U8 = 4, 6, 7, 8, 9, 0
+T_F32, T_F16, T_Q4_0 = 0, 1, 2
+
+
+def gs(x):
+    b = x.encode() if isinstance(x, str) else x
+    return struct.pack("<Q", len(b)) + b
+
+
+def kv(key, vtype, payload):
+    return gs(key) + struct.pack("<I", vtype) + payload
+
+
+def kv_u32(key, v): return kv(key, U32, struct.pack("<I", v))
+def kv_f32(key, v): return kv(key, F32, struct.pack("<f", v))
+def kv_str(key, v): return kv(key, STRING, gs(v))
+def kv_strs(key, vs): return kv(key, ARRAY, struct.pack("<IQ", STRING, len(vs)) + b"".join(gs(v) for v in vs))
+def kv_bytes(key, b): return kv(key, ARRAY, struct.pack("<IQ", U8, len(b)) + b)
+
+
+def tinfo(name, dims, ttype, offset):
+    return (gs(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+            + struct.pack("<IQ", ttype, offset))
+
+
+def gguf(kvs, tinfos=(), data=b"", version=3, n_kv=None, n_tensors=None, align=32):
+    h = b"GGUF" + struct.pack("<IQQ", version, len(tinfos) if n_tensors is None else n_tensors,
+                               len(kvs) if n_kv is None else n_kv)
+    h += b"".join(kvs) + b"".join(tinfos)
+    if tinfos:
+        h += b"\0" * (-len(h) % align)
+    return h + data
+
+
+BYTE_TOKENS = [bytes_to_unicode()[b] for b in range(256)]
+
+
+def tiny_model(n_ctx=4, n_embd=4, n_ff=4, n_layer=1, n_head=1, eps=1e-5, arch="gpt2", tokens=BYTE_TOKENS,
+               merges=(), tok_model="gpt2", extra=(), drop=(), override=None, types=None, skip_kv=()):
+    """A complete (zero-weight) GPT-2 GGUF, with changes."""
+    meta = [("general.architecture", kv_str, arch), ("gpt2.context_length", kv_u32, n_ctx),
+            ("gpt2.embedding_length", kv_u32, n_embd), ("gpt2.feed_forward_length", kv_u32, n_ff),
+            ("gpt2.block_count", kv_u32, n_layer), ("gpt2.attention.head_count", kv_u32, n_head),
+            ("gpt2.attention.layer_norm_epsilon", kv_f32, eps), ("tokenizer.ggml.model", kv_str, tok_model),
+            ("tokenizer.ggml.tokens", kv_strs, list(tokens)), ("tokenizer.ggml.merges", kv_strs, list(merges))]
+    kvs = [fn(k, v) for k, fn, v in meta if k not in skip_kv] + list(extra)
+    V, d = len(tokens), n_embd
+    shapes = [("token_embd.weight", [d, V]), ("position_embd.weight", [d, n_ctx])]
+    for l in range(n_layer):
+        p = f"blk.{l}."
+        shapes += [(p + "attn_norm.weight", [d]), (p + "attn_norm.bias", [d]), (p + "attn_qkv.weight", [d, 3 * d]),
+                   (p + "attn_qkv.bias", [3 * d]), (p + "attn_output.weight", [d, d]), (p + "attn_output.bias", [d]),
+                   (p + "ffn_norm.weight", [d]), (p + "ffn_norm.bias", [d]), (p + "ffn_up.weight", [d, n_ff]),
+                   (p + "ffn_up.bias", [n_ff]), (p + "ffn_down.weight", [n_ff, d]), (p + "ffn_down.bias", [d])]
+    shapes += [("output_norm.weight", [d]), ("output_norm.bias", [d])]
+    infos, data = [], b""
+    for name, ne in shapes:
+        if name in drop:
+            continue
+        ne = (override or {}).get(name, ne)
+        t = (types or {}).get(name, T_F32)
+        n = 1
+        for x in ne:
+            n *= x
+        nbytes = n * (4 if t == T_F32 else 2)
+        infos.append(tinfo(name, ne, t, len(data)))
+        data += b"\0" * nbytes + b"\0" * (-nbytes % 32)
+    return gguf(kvs, infos, data)
+
+
+GEN = "generate -m {FILE} -p hi -n 2 --temp 0"
+ARCH = [kv_str("general.architecture", "gpt2")]
+
+# Reader: header, metadata, tensor table (inspect), some through quantize (no output left).
+put("gguf/empty.gguf", b"", "inspect {FILE}", "file is empty")
+put("gguf/bad_magic.gguf", b"GGML" + b"\0" * 28, "inspect {FILE}", "not a GGUF file")
+put("gguf/version2.gguf", gguf(ARCH, version=2), "inspect {FILE}", "unsupported GGUF version 2")
+put("gguf/truncated_header.gguf", b"GGUF\x03\0\0\0\0\0", "inspect {FILE}", "file truncated while reading tensor count")
+put("gguf/huge_kv_count.gguf", gguf(ARCH, n_kv=1 << 60), "inspect {FILE}", "metadata count 1152921504606846976 cannot fit")
+put("gguf/huge_tensor_count.gguf", gguf(ARCH, n_tensors=1 << 40), "quantize {FILE} {OUT} q8_0", "tensor count 1099511627776 cannot fit")
+put("gguf/huge_key_length.gguf", gguf([struct.pack("<Q", 1 << 40) + b"key" + b"\0" * 16]), "inspect {FILE}", "string length 1099511627776 is absurd")
+put("gguf/key_past_end.gguf", gguf([struct.pack("<Q", 1000) + b"key" + b"\0" * 16]), "inspect {FILE}", "file truncated while reading metadata key")
+put("gguf/unknown_value_type.gguf", gguf([kv("k", 99, b"\0" * 8)]), "inspect {FILE}", "has unknown value type 99")
+put("gguf/huge_array.gguf", gguf([kv("k", ARRAY, struct.pack("<IQ", U32, 1 << 60))]), "inspect {FILE}",
+    "array of 1152921504606846976 u32 values runs past the end")
+put("gguf/huge_string_array.gguf", gguf([kv("tokenizer.ggml.tokens", ARRAY, struct.pack("<IQ", STRING, 1 << 50))]),
+    "inspect {FILE}", "strings cannot fit")
+put("gguf/unknown_array_type.gguf", gguf([kv("k", ARRAY, struct.pack("<IQ", 77, 1))]), "inspect {FILE}",
+    "unknown array element type 77")
+nested = struct.pack("<IQ", ARRAY, 1) + struct.pack("<IQ", ARRAY, 1) + struct.pack("<IQ", ARRAY, 1) + struct.pack("<IQ", U8, 0)
+put("gguf/nested_arrays.gguf", gguf([kv("k", ARRAY, nested)]), "inspect {FILE}", "nested deeper than 2 levels")
+put("gguf/bad_bool.gguf", gguf([kv("k", BOOL, b"\x07")]), "inspect {FILE}", "bool value 7 is neither 0 nor 1")
+put("gguf/duplicate_key.gguf", gguf([kv_u32("k", 1), kv_u32("k", 2)]), "inspect {FILE}", "duplicate metadata key \"k\"")
+put("gguf/bad_alignment.gguf", gguf([kv_u32("general.alignment", 3)]), "inspect {FILE}", "general.alignment must be a power of two")
+put("gguf/tensor_5_dims.gguf", gguf(ARCH, [tinfo("t", [1, 1, 1, 1, 1], T_F32, 0)], b"\0" * 32), "inspect {FILE}",
+    "has 5 dimensions (1 to 4 allowed)")
+put("gguf/tensor_zero_dim.gguf", gguf(ARCH, [tinfo("t", [4, 0], T_F32, 0)], b"\0" * 32), "inspect {FILE}",
+    "has dimension 1 = 0")
+put("gguf/tensor_elements_overflow.gguf", gguf(ARCH, [tinfo("t", [1 << 30, 1 << 30, 1 << 30], T_F32, 0)], b"\0" * 32),
+    "inspect {FILE}", "has too many elements")
+put("gguf/tensor_unsupported_type.gguf", gguf(ARCH, [tinfo("t", [32], T_Q4_0, 0)], b"\0" * 32), "inspect {FILE}",
+    "which minigpt does not support")
+put("gguf/tensor_q8_row.gguf", gguf(ARCH, [tinfo("t", [33], 8, 0)], b"\0" * 64), "inspect {FILE}",
+    "row length 33 is not a multiple of the q8_0 block size")
+put("gguf/tensor_past_end.gguf", gguf(ARCH, [tinfo("t", [1024], T_F32, 0)], b"\0" * 32),
+    "quantize {FILE} {OUT} f16", "runs past the end of the file")
+put("gguf/tensor_offset_huge.gguf", gguf(ARCH, [tinfo("t", [8], T_F32, (1 << 64) - 32)], b"\0" * 32),
+    "inspect {FILE}", "runs past the end of the file")
+put("gguf/tensor_misaligned.gguf", gguf(ARCH, [tinfo("t", [4], T_F32, 4)], b"\0" * 64), "inspect {FILE}",
+    "is not a multiple of the alignment 32")
+put("gguf/tensors_overlap.gguf", gguf(ARCH, [tinfo("a", [16], T_F32, 0), tinfo("b", [16], T_F32, 32)], b"\0" * 128),
+    "inspect {FILE}", "overlap in the data section")
+put("gguf/duplicate_tensor.gguf", gguf(ARCH, [tinfo("a", [8], T_F32, 0), tinfo("a", [8], T_F32, 32)], b"\0" * 64),
+    "inspect {FILE}", "duplicate tensor name \"a\"")
+put("gguf/header_only_no_data.gguf", gguf(ARCH, [tinfo("a", [8], T_F32, 0)])[:-8], "inspect {FILE}",
+    "file ends before the tensor data section begins")
+
+# Model: hyperparameters, tensors and tokenizer (generate loads everything).
+put("gguf/arch_llama.gguf", tiny_model(arch="llama"), GEN, "architecture is \"llama\"")
+put("gguf/missing_tensor.gguf", tiny_model(drop={"blk.0.ffn_up.weight"}), GEN, "missing tensor \"blk.0.ffn_up.weight\"")
+put("gguf/wrong_shape.gguf", tiny_model(override={"blk.0.attn_qkv.weight": [4, 8]}), GEN,
+    "tensor \"blk.0.attn_qkv.weight\" has shape [4, 8], expected [4, 12]")
+put("gguf/norm_f16.gguf", tiny_model(types={"blk.0.attn_norm.weight": T_F16}), GEN, "expected f32")
+def hparams(n_ctx=4, n_layer=1):  # metadata only: these checks come before any tensor
+    return gguf([kv_str("general.architecture", "gpt2"), kv_u32("gpt2.context_length", n_ctx),
+                 kv_u32("gpt2.embedding_length", 4), kv_u32("gpt2.feed_forward_length", 4),
+                 kv_u32("gpt2.block_count", n_layer), kv_u32("gpt2.attention.head_count", 1)])
+
+
+put("gguf/context_absurd.gguf", hparams(n_ctx=1 << 22), GEN, "\"gpt2.context_length\" = 4194304 is out of range")
+put("gguf/blocks_absurd.gguf", hparams(n_layer=5000), GEN, "block_count 5000 is absurd")
+put("gguf/heads_not_dividing.gguf", tiny_model(n_head=3), GEN, "embedding_length 4 is not divisible by head_count 3")
+put("gguf/eps_out_of_range.gguf", tiny_model(eps=2.0), GEN, "layer_norm_epsilon = 2.000000 is out of range")
+put("gguf/head_count_string.gguf", tiny_model(skip_kv={"gpt2.attention.head_count"},
+                                               extra=[kv_str("gpt2.attention.head_count", "four")]), GEN,
+    "\"gpt2.attention.head_count\": expected an integer, found string")
+put("gguf/bos_outside_vocab.gguf", tiny_model(extra=[kv_u32("tokenizer.ggml.bos_token_id", 100000)]), GEN,
+    "\"tokenizer.ggml.bos_token_id\" = 100000 is outside the vocabulary")
+put("gguf/no_tokenizer.gguf", tiny_model(skip_kv={"tokenizer.ggml.model"}), GEN, "no tokenizer in the file")
+put("gguf/tokenizer_missing_byte.gguf", tiny_model(tokens=["xy"] + BYTE_TOKENS[1:]), GEN,
+    "no token for the single byte 0x00")
+put("gguf/tokenizer_bad_merge.gguf", tiny_model(merges=["a zz"]), GEN, "merge 0 \"a zz\"")
+put("gguf/tokenizer_more_tokens_than_rows.gguf", tiny_model(tokens=BYTE_TOKENS + ["extra"],
+                                                            override={"token_embd.weight": [4, 256]}), GEN,
+    "tokenizer has 257 tokens but the embedding has 256 rows")
+put("gguf/sentencepiece_garbage_proto.gguf",
+    tiny_model(tok_model="llama", extra=[kv_bytes("tokenizer.sentencepiece.model_proto", b"\x0a\xff\xff\xff\xff\x0f")]),
+    GEN, "SentencePiece")
+put("gguf/merges_not_strings.gguf", tiny_model(skip_kv={"tokenizer.ggml.merges"},
+                                               extra=[kv("tokenizer.ggml.merges", ARRAY, struct.pack("<IQI", U32, 1, 5))]),
+    GEN, "\"tokenizer.ggml.merges\": expected an array of strings")
+
+# ---------------------------------------------------------------- safetensors (convert.py)
+CONV = "convert.py {DIR} {OUT}"
+
+
+def st(header, data=b"", hlen=None):
+    h = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(h) if hlen is None else hlen) + h + data
+
+
+T = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+put("safetensors/too_short.safetensors", b"\x10\0\0", CONV, "too short for a safetensors header")
+put("safetensors/header_past_end.safetensors", st({"a": T}, b"\0" * 8, hlen=100000), CONV,
+    "header length 100000 runs past the end of the file")
+put("safetensors/huge_header.safetensors", st({"a": T}, b"\0" * 8, hlen=1 << 40), CONV,
+    "header length 1099511627776 exceeds the")
+put("safetensors/not_json.safetensors", st(b"{not json", b""), CONV, "header is not valid UTF-8 JSON")
+put("safetensors/duplicate_key.safetensors",
+    st(b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "a": {"dtype": "F32", "shape": [2], '
+       b'"data_offsets": [0, 8]}}', b"\0" * 8), CONV, "duplicate key 'a'")
+put("safetensors/unknown_dtype.safetensors", st({"a": dict(T, dtype="F13")}, b"\0" * 8), CONV, "unknown dtype 'F13'")
+put("safetensors/offsets_out_of_range.safetensors", st({"a": dict(T, data_offsets=[0, 1 << 40])}, b"\0" * 8), CONV,
+    "run past the end of the 8-byte data buffer")
+put("safetensors/offsets_reversed.safetensors", st({"a": dict(T, data_offsets=[8, 0])}, b"\0" * 8), CONV,
+    "data_offsets must be [begin, end]")
+put("safetensors/overlap.safetensors", st({"a": dict(T, data_offsets=[0, 8]), "b": dict(T, data_offsets=[4, 12])},
+                                          b"\0" * 12), CONV, "overlap the previous tensor")
+put("safetensors/shape_size_mismatch.safetensors", st({"a": dict(T, shape=[3, 3])}, b"\0" * 8), CONV,
+    "F32[3, 3] needs 36 bytes but data_offsets [0, 8] span 8")
+put("safetensors/negative_shape.safetensors", st({"a": dict(T, shape=[-2])}, b"\0" * 8), CONV,
+    "shape must be a list of non-negative integers")
+put("safetensors/unused_bytes.safetensors", st({"a": T}, b"\0" * 16), CONV, "8 bytes that no tensor uses")
+
+# ---------------------------------------------------------------- pickles (convert.py --source bin)
+CONVB = "convert.py {DIR} {OUT} --source bin"
+
+
+def torch_zip(pkl, extra=(), name="archive/data.pkl"):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr(name, pkl)
+        for n, d in extra:
+            z.writestr(n, d)
+    return buf.getvalue()
+
+
+def P(s):  # protocol-2 string
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+put("pickle/forbidden_os_system.bin", torch_zip(b"cos\nsystem\n(S'echo pwned'\ntR."), CONVB,
+    "refusing to load global 'os.system'")
+put("pickle/forbidden_builtins_eval.bin", torch_zip(b"\x80\x02cbuiltins\neval\nX\x04\x00\x00\x001+1\x85R."), CONVB,
+    "refusing to load global 'builtins.eval'")
+put("pickle/truncated_stream.bin", torch_zip(b"\x80\x02}q\x00(X\x01\x00\x00\x00a"), CONVB, "cannot unpickle archive/data.pkl")
+put("pickle/not_a_zip.bin", b"\x80\x02}q\x00.", CONVB, "not a zip archive")
+put("pickle/no_data_pkl.bin", torch_zip(b"\x80\x02}.", name="archive/other.pkl"), CONVB,
+    "expected exactly one PREFIX/data.pkl")
+put("pickle/not_a_state_dict.bin", torch_zip(b"\x80\x02]q\x00."), CONVB, "the pickle holds a list, expected a state dict")
+put("pickle/big_endian.bin", torch_zip(b"\x80\x02}.", [("archive/byteorder", b"big")]), CONVB, "byteorder is 'big'")
+# {"w": _rebuild_tensor_v2(persistent storage "0" of 4 floats, ...)} with no archive/data/0 member
+missing = (b"\x80\x02}" + P("w") + b"ctorch._utils\n_rebuild_tensor_v2\n(" + b"(" + P("storage") +
+           b"ctorch\nFloatStorage\n" + P("0") + P("cpu") + b"K\x04tQ" + b"K\x00K\x04\x85K\x01\x85\x89}tRs.")
+put("pickle/missing_storage.bin", torch_zip(missing), CONVB, "storage archive/data/0 is missing from the archive")
+
+# ---------------------------------------------------------------- tokenizer files (tokenize --vocab --merges)
+GOOD_VOCAB = json.dumps({t: i for i, t in enumerate(BYTE_TOKENS)}, ensure_ascii=False)
+put("tokenizer/good_vocab.json", GOOD_VOCAB, None, None)
+put("tokenizer/good_merges.txt", "#version: 0.2\n", None, None)
+TOKV = "tokenize --vocab {FILE} --merges tests/bad_inputs/tokenizer/good_merges.txt -p hi"
+TOKM = "tokenize --vocab tests/bad_inputs/tokenizer/good_vocab.json --merges {FILE} -p hi"
+put("tokenizer/vocab_not_json.json", "{\"a\": 1,,}", TOKV, "offset 8: expected '\"' starting a token text")
+put("tokenizer/vocab_empty.json", "{}", TOKV, "the vocabulary object is empty")
+put("tokenizer/vocab_huge_id.json", GOOD_VOCAB[:-1] + ", \"zz\": 2147483000}", TOKV,
+    "token id 2147483000 is far beyond the 257 entries")
+put("tokenizer/vocab_id_too_big.json", "{\"a\": 99999999999}", TOKV, "a token id below 2^31")
+put("tokenizer/vocab_duplicate_id.json", GOOD_VOCAB[:-1] + ", \"zz\": 5}", TOKV, "id 5 is given to both")
+put("tokenizer/vocab_missing_byte.json", json.dumps({t: i for i, t in enumerate(BYTE_TOKENS[:200])}), TOKV,
+    "no token for the single byte 0xC8")
+put("tokenizer/vocab_bad_escape.json", "{\"a\\q\": 1}", TOKV, "expected an escape")
+put("tokenizer/merges_bad_line.txt", "#version: 0.2\na b c\n", TOKM, "line 2: expected two token texts")
+put("tokenizer/merges_unknown_token.txt", "#version: 0.2\na zz\n", TOKM, "merge 0 \"a zz\"")
+
+# ---------------------------------------------------------------- arguments (NUL-separated argv, {MODEL} a good model)
+
+
+def args(name, argv, expected):
+    put(f"args/{name}.args", "\0".join(argv), "@args", expected)
+
+
+args("ctx_beyond_model", ["generate", "-m", "{MODEL}", "-p", "hi", "-c", "100000"], "--ctx-size 100000 exceeds the model's context length")
+args("ctx_beyond_model_perplexity", ["perplexity", "-m", "{MODEL}", "-f", "{MODEL}", "-c", "100000"], "100000")
+args("n_predict_negative", ["generate", "-m", "{MODEL}", "-p", "hi", "-n", "-5"], "--n-predict")
+args("n_predict_huge", ["generate", "-m", "{MODEL}", "-p", "hi", "-n", "99999999999999999999999"], "--n-predict")
+args("top_p_above_one", ["generate", "-m", "{MODEL}", "-p", "hi", "--top-p", "2"], "--top-p: must lie in (0, 1]")
+args("threads_zero", ["generate", "-m", "{MODEL}", "-p", "hi", "-t", "0"], "--threads: must be between 1 and 1024")
+args("batch_zero", ["generate", "-m", "{MODEL}", "-p", "hi", "-b", "0"], "--batch-size: must be at least 1")
+args("temp_nan", ["generate", "-m", "{MODEL}", "-p", "hi", "--temp", "nan"], "--temp: expected a number")
+args("ids_outside_vocab", ["generate", "-m", "{MODEL}", "--ids", "1 99999"], "token id 99999 is outside the vocabulary")
+args("ids_not_numbers", ["generate", "-m", "{MODEL}", "--ids", "1 two"], "--ids: expected token ids")
+args("model_missing", ["generate", "-m", "/nonexistent/model.gguf", "-p", "hi"], "no such file \"/nonexistent/model.gguf\"")
+args("unknown_flag", ["generate", "-m", "{MODEL}", "-p", "hi", "--frobnicate"], "frobnicate")
+args("logits_ids_outside_vocab", ["logits", "-m", "{MODEL}", "--ids", "1 99999"], "99999")
+args("quantize_bad_type", ["quantize", "{MODEL}", "{OUT}", "q4_0"], "q4_0")
+args("ablate_bad_head", ["generate", "-m", "{MODEL}", "-p", "hi", "--ablate", "99.0"], "99.0")
+
+with open(os.path.join(HERE, "cases.tsv"), "w") as f:
+    f.write("# file\tcommand\texpected (written by make_bad_inputs.py)\n")
+    for rel, command, expected in cases:
+        if command:
+            f.write(f"{rel}\t{command}\t{expected}\n")
+print(f"{sum(1 for c in cases if c[1])} cases")
