@@ -3,6 +3,7 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 namespace minigpt {
@@ -63,6 +64,41 @@ private:
     const char* what_;
 };
 
+// libsentencepiece builds a trie of the pieces (Darts) whose builder throws, through
+// frames that cannot pass exceptions (std::terminate), on an empty piece or one
+// holding a NUL byte. No real model has either: they are refused before the library
+// sees the model. (Found by tests/fuzz/fuzz_sentencepiece.cpp.)
+void check_pieces(const std::string& model_proto) {
+    ProtoReader model(model_proto.data(), model_proto.size(), "ModelProto");
+    size_t index = 0;
+    while (!model.done()) {
+        uint32_t number;
+        const int type = model.field(&number);
+        if (number != 1 || type != 2) {  // ModelProto.pieces = 1
+            model.skip(type);
+            continue;
+        }
+        const auto [data, size] = model.bytes();
+        ProtoReader piece(data, size, "SentencePiece");
+        bool has_text = false;
+        while (!piece.done()) {
+            uint32_t n;
+            const int t = piece.field(&n);
+            if (n != 1 || t != 2) {  // SentencePiece.piece = 1
+                piece.skip(t);
+                continue;
+            }
+            const auto [text, len] = piece.bytes();
+            if (len == 0 || std::memchr(text, 0, len))
+                throw std::runtime_error("SentencePiece model: piece " + std::to_string(index) +
+                                         (len == 0 ? " is empty" : " contains a NUL byte"));
+            has_text = true;
+        }
+        if (!has_text) throw std::runtime_error("SentencePiece model: piece " + std::to_string(index) + " has no text");
+        ++index;
+    }
+}
+
 }  // namespace
 
 SentencePieceNormalizerFlags read_normalizer_flags(const std::string& model_proto) {
@@ -95,6 +131,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(const TokenizerSpec& spec)
         throw std::runtime_error("SentencePiece tokenizer: the spec has no serialized model "
                                  "(GGUF key tokenizer.sentencepiece.model_proto)");
     flags_ = read_normalizer_flags(spec.sentencepiece_proto);
+    check_pieces(spec.sentencepiece_proto);
     const auto status = sp_->LoadFromSerializedProto(spec.sentencepiece_proto);
     if (!status.ok()) throw std::runtime_error("SentencePiece tokenizer: cannot load the model: " + status.ToString());
 

@@ -179,6 +179,11 @@ put("gguf/tokenizer_more_tokens_than_rows.gguf", tiny_model(tokens=BYTE_TOKENS +
 put("gguf/sentencepiece_garbage_proto.gguf",
     tiny_model(tok_model="llama", extra=[kv_bytes("tokenizer.sentencepiece.model_proto", b"\x0a\xff\xff\xff\xff\x0f")]),
     GEN, "SentencePiece")
+# A NUL inside a piece once reached libsentencepiece's trie builder, which aborts (std::terminate).
+nul_piece_proto = b"\x0a\x09\x0a\x05<unk>\x18\x02" + b"\x0a\x04\x0a\x02\x00a"
+put("gguf/sentencepiece_nul_piece.gguf",
+    tiny_model(tok_model="llama", extra=[kv_bytes("tokenizer.sentencepiece.model_proto", nul_piece_proto)]),
+    GEN, "SentencePiece model: piece 1 contains a NUL byte")
 put("gguf/merges_not_strings.gguf", tiny_model(skip_kv={"tokenizer.ggml.merges"},
                                                extra=[kv("tokenizer.ggml.merges", ARRAY, struct.pack("<IQI", U32, 1, 5))]),
     GEN, "\"tokenizer.ggml.merges\": expected an array of strings")
@@ -221,10 +226,9 @@ CONVB = "convert.py {DIR} {OUT} --source bin"
 
 def torch_zip(pkl, extra=(), name="archive/data.pkl"):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(name, pkl)
-        for n, d in extra:
-            z.writestr(n, d)
+    with zipfile.ZipFile(buf, "w") as z:  # fixed timestamps: the same bytes on every run
+        for n, d in [(name, pkl), *extra]:
+            z.writestr(zipfile.ZipInfo(n, date_time=(1980, 1, 1, 0, 0, 0)), d)
     return buf.getvalue()
 
 
