@@ -67,7 +67,9 @@ def main(argv=None):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out)
+    from atomic_file import atomic_open  # the picture appears whole or not at all
+    with atomic_open(args.out) as f:
+        fig.savefig(f, format=os.path.splitext(args.out)[1][1:] or "png")
     print(args.out)
 
 

@@ -113,7 +113,8 @@ def main(argv=None):
         print(f"layer {args.layer} head {args.head}:")
         print(a.weights[args.layer, args.head])
     if args.npy:
-        with open(args.npy, "wb") as f:
+        from atomic_file import atomic_open
+        with atomic_open(args.npy) as f:
             np.save(f, a.weights)
     return 0
 

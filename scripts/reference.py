@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hf_checkpoint import CheckpointError, load_gpt2  # noqa: E402
 from gguf import GGUFError  # noqa: E402
+from atomic_file import atomic_open  # noqa: E402
 
 
 def load_hf(hf_dir, source="auto"):
@@ -238,10 +239,10 @@ def main(argv=None):
         print(f"tokens {len(ids)}  last position: max {last.max():.10g}  min {last.min():.10g}  "
               f"argmax {int(last.argmax())}")
         if args.out:  # through a file object so numpy does not append ".npy"
-            with open(args.out, "wb") as f:
+            with atomic_open(args.out) as f:
                 np.save(f, logits if args.all_positions else logits[-1:])
         if args.dump_attention:
-            with open(args.dump_attention, "wb") as f:
+            with atomic_open(args.dump_attention) as f:
                 np.savez(f, **{k: v for k, v in hooks.items() if k.endswith("hook_pattern")})
     except (CheckpointError, GGUFError, ValueError, OSError) as e:
         print(f"reference.py: error: {e}", file=sys.stderr)
