@@ -66,7 +66,7 @@ FUZZ_SECONDS ?= 120
 FUZZ_JOBS    ?= 2
 FUZZ_TARGETS := gguf bpe sentencepiece cli
 FUZZ_FLAGS   := $(STD) -O1 -march=native $(WARN) -Wno-unknown-pragmas -Wno-unknown-warning-option \
-                -Wno-unused-private-field -g -pthread -fno-omit-frame-pointer \
+                -Wno-unused-private-field -gline-tables-only -pthread -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -DMINIGPT_LIBFUZZER -DMINIGPT_ROOT='"$(CURDIR)"'
 FUZZ_LIB     := $(call objs,$(FUZZ),$(LIB_SRCS))
@@ -79,7 +79,7 @@ $(FUZZ)/fuzz_cli: $(FUZZ)/obj/tests/fuzz/fuzz_cli.o $(call objs,$(FUZZ),$(CLI_SR
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
 $(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
-.PRECIOUS: $(FUZZ)/obj/tests/fuzz/%.o
+.SECONDARY: $(patsubst %,$(FUZZ)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
 $(FUZZ)/corpus/cli.dict: tests/fuzz/make_corpus.py
 	$(PYTHON) tests/fuzz/make_corpus.py $(FUZZ)/corpus
 fuzz-build: $(addprefix $(FUZZ)/fuzz_,$(FUZZ_TARGETS)) $(FUZZ)/corpus/cli.dict

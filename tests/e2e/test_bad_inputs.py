@@ -104,7 +104,7 @@ for _rel, _command, _expected in read_cases():
 
 class CliFuzzRegressions(unittest.TestCase):
     def test_bad_input_cli_fuzz_regressions(self):
-        files = sorted(os.listdir(CLI_REGRESSIONS)) if os.path.isdir(CLI_REGRESSIONS) else []
+        files = sorted(f for f in os.listdir(CLI_REGRESSIONS) if not f.startswith(".")) if os.path.isdir(CLI_REGRESSIONS) else []
         if not files:
             self.skipTest("no CLI fuzz regressions recorded")
         for name in files:
