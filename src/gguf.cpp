@@ -208,8 +208,12 @@ GGUFFile::GGUFFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
     }
 
     if (const GGUFValue* a = find("general.alignment")) {
-        if (!a->is_integer() || a->u64 == 0 || (a->u64 & (a->u64 - 1)) != 0 || a->u64 > (1u << 20))
-            throw std::runtime_error(path + ": general.alignment must be a power of two integer, got " + to_string(*a));
+        // The spec asks for a multiple of 8; below 4, f32 tensors could start at addresses
+        // no float may be read from (found by fuzz_gguf: a misaligned load in matrix_row).
+        if (!a->is_integer() || a->u64 < 8 || (a->u64 & (a->u64 - 1)) != 0 || a->u64 > (1u << 20))
+            throw std::runtime_error(path + ": general.alignment must be a power of two integer between 8 and " +
+                                     std::to_string(1u << 20) + " (the GGUF spec asks for a multiple of 8), got " +
+                                     to_string(*a));
         alignment_ = a->u64;
     }
 

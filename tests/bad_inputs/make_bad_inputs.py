@@ -125,6 +125,9 @@ put("gguf/nested_arrays.gguf", gguf([kv("k", ARRAY, nested)]), "inspect {FILE}",
 put("gguf/bad_bool.gguf", gguf([kv("k", BOOL, b"\x07")]), "inspect {FILE}", "bool value 7 is neither 0 nor 1")
 put("gguf/duplicate_key.gguf", gguf([kv_u32("k", 1), kv_u32("k", 2)]), "inspect {FILE}", "duplicate metadata key \"k\"")
 put("gguf/bad_alignment.gguf", gguf([kv_u32("general.alignment", 3)]), "inspect {FILE}", "general.alignment must be a power of two")
+# Alignment 2 let an f32 tensor start at an odd address (a misaligned load; found by fuzz_gguf).
+put("gguf/alignment_2.gguf", gguf([kv_u32("general.alignment", 2)], [tinfo("t", [4], T_F32, 2)], b"\0" * 32, align=2),
+    "inspect {FILE}", "general.alignment must be a power of two integer between 8 and")
 put("gguf/tensor_5_dims.gguf", gguf(ARCH, [tinfo("t", [1, 1, 1, 1, 1], T_F32, 0)], b"\0" * 32), "inspect {FILE}",
     "has 5 dimensions (1 to 4 allowed)")
 put("gguf/tensor_zero_dim.gguf", gguf(ARCH, [tinfo("t", [4, 0], T_F32, 0)], b"\0" * 32), "inspect {FILE}",
