@@ -273,6 +273,28 @@ put("tokenizer/vocab_bad_escape.json", "{\"a\\q\": 1}", TOKV, "expected an escap
 put("tokenizer/merges_bad_line.txt", "#version: 0.2\na b c\n", TOKM, "line 2: expected two token texts")
 put("tokenizer/merges_unknown_token.txt", "#version: 0.2\na zz\n", TOKM, "merge 0 \"a zz\"")
 
+# ---------------------------------------------------------------- traces and attention files (view)
+GOOD_TRACE = json.dumps({"type": "prompt", "model": "x", "n_layer": 1, "n_head": 1, "n_vocab": 256, "top_k": 0,
+                         "attention": None, "tokens": [{"pos": 0, "id": 1, "text": "a"},
+                                                       {"pos": 1, "id": 2, "text": "b"}]}) + "\n"
+put("view/good_trace.jsonl", GOOD_TRACE, None, None)
+VIEWA = "view tests/bad_inputs/view/good_trace.jsonl --attention {FILE} -o {OUT}"
+put("view/trace_not_json.jsonl", GOOD_TRACE + "{\"type\": \"step\", \n", "view {FILE} -o {OUT}", "invalid JSON")
+put("view/trace_no_prompt.jsonl", "{\"type\": \"step\"}\n", "view {FILE} -o {OUT}",
+    "a \"step\" line before the \"prompt\" line")
+
+
+def attn(blocks, n_tokens=2, magic=b"MGPTATTN"):
+    h = magic + struct.pack("<IIIIQQQ", 1, 0, 1, 1, n_tokens, len(blocks), 0)
+    return h + b"".join(struct.pack("<QQ", p0, rows) + data for p0, rows, data in blocks) + b"\0" * 4 * n_tokens
+
+
+put("view/attention_bad_magic.attn", attn([], magic=b"NOTATTN!"), VIEWA, "not a minigpt attention file")
+# Block 1 claims 2^64 - 1 rows from position 1: pos0 + rows wrapped to 0 and passed the range check.
+put("view/attention_wrapping_block.attn", attn([(0, 1, struct.pack("<f", 1.0)), (1, (1 << 64) - 1, b"")]), VIEWA,
+    "block 1 covers positions 1+18446744073709551615")
+put("view/attention_short_block.attn", attn([(0, 2, b"")]), VIEWA, "block 0 data past the end of the file")
+
 # ---------------------------------------------------------------- arguments (NUL-separated argv, {MODEL} a good model)
 
 
