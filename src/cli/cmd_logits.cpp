@@ -44,6 +44,13 @@ int cmd_logits(int argc, char** argv) {
 
     auto model = Model::load(args["model"].as<std::string>());
     const int64_t V = model->config().n_vocab, n = int64_t(ids.size());
+    for (int32_t id : ids)
+        if (id < 0 || id >= V)
+            throw std::runtime_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                                     std::to_string(V - 1) + ")");
+    if (n > model->config().n_ctx)
+        throw std::runtime_error("--ids: " + std::to_string(n) + " ids exceed the model's context of " +
+                                 std::to_string(model->config().n_ctx) + " positions");
     TransformerOptions to;
     to.n_threads = threads;
     to.n_batch = mode == "decode" ? 1 : batch;

@@ -314,7 +314,10 @@ args("ids_outside_vocab", ["generate", "-m", "{MODEL}", "--ids", "1 99999"], "to
 args("ids_not_numbers", ["generate", "-m", "{MODEL}", "--ids", "1 two"], "--ids: expected token ids")
 args("model_missing", ["generate", "-m", "/nonexistent/model.gguf", "-p", "hi"], "no such file \"/nonexistent/model.gguf\"")
 args("unknown_flag", ["generate", "-m", "{MODEL}", "-p", "hi", "--frobnicate"], "frobnicate")
-args("logits_ids_outside_vocab", ["logits", "-m", "{MODEL}", "--ids", "1 99999"], "99999")
+args("logits_ids_outside_vocab", ["logits", "-m", "{MODEL}", "--ids", "1 99999"],
+     "--ids: token id 99999 is outside the vocabulary")
+args("logits_ids_beyond_context", ["logits", "-m", "{MODEL}", "--ids", " ".join(["1"] * 200), "-o", "{OUT}"],
+     "--ids: 200 ids exceed the model's context of 128 positions")
 args("quantize_bad_type", ["quantize", "{MODEL}", "{OUT}", "q4_0"], "q4_0")
 args("ablate_bad_head", ["generate", "-m", "{MODEL}", "-p", "hi", "--ablate", "99.0"], "99.0")
 
