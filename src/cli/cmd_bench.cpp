@@ -230,7 +230,8 @@ int cmd_bench(int argc, char** argv) {
     std::vector<std::string> analysis_models;
     if (args["analysis-model"].as<std::string>() != "" && exists(args["analysis-model"].as<std::string>()))
         analysis_models.push_back(args["analysis-model"].as<std::string>());
-    if (!models.empty()) analysis_models.push_back(models.front());
+    if (!models.empty() && (analysis_models.empty() || analysis_models.front() != models.front()))
+        analysis_models.push_back(models.front());
     if (n_gen > 0 && !analysis_models.empty()) {
         const std::vector<std::pair<std::string, std::string>> variants = {
             {"plain", ""},
