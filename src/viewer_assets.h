@@ -1,4 +1,4 @@
-// The viewer page's HTML, CSS and script, generated into viewer_assets.cpp by
+// The viewer page's HTML, CSS and script, generated into viewer_assets_head.cpp and viewer_assets_tail.cpp by
 // scripts/embed_viewer.py from viewer/. The page is head + data blocks + tail.
 #pragma once
 #include <string_view>
