@@ -1,4 +1,5 @@
 #include "viewer_data.h"
+#include "read_file.h"
 
 #include <algorithm>
 #include <cmath>
@@ -15,15 +16,6 @@ uint8_t quantize_attention_weight(float w) {
 }
 
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(path + ": cannot open");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw std::runtime_error(path + ": read failed");
-    return ss.str();
-}
 
 const JsonValue& member(const JsonValue& obj, const char* key, const std::string& where) {
     const JsonValue* v = obj.find(key);
