@@ -1,4 +1,5 @@
 #include "bench.h"
+#include "read_file.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -6,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -127,17 +129,8 @@ double decode_bytes_per_token(const Model& m, int64_t pos, double kv_bytes_per_v
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 // Runs a shell command; returns its exit status and stdout+stderr.
 int run_command(const std::string& cmd, std::string* output) {
-    std::string ignored;
-    if (!output) output = &ignored;
     output->clear();
     FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
     if (!p) return -1;
@@ -221,7 +214,8 @@ std::vector<std::vector<double>> bench_generate_variants(const std::string& mode
             if (round >= 0) speeds[v].push_back(std::strtod(out.c_str() + paren + 1, nullptr));
         }
     }
-    run_command("rm -rf " + shell_quote(dir), nullptr);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
     if (!error.empty()) throw std::runtime_error(error);
     return speeds;
 }
