@@ -8,10 +8,10 @@ WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter
 OPT      ?= -O3 -march=native
 # No -ffast-math: it breaks GELU's tanh and softmax's max subtraction guarantees.
 CXXFLAGS := $(STD) $(OPT) $(WARN) -g -fno-math-errno -pthread
-CPPFLAGS := -Isrc -Itokenizer -MMD -MP
+CPPFLAGS := -Isrc -I. -MMD -MP
 LDLIBS   := -lopenblas -lsentencepiece -lpthread
 
-LIB_SRCS  := $(wildcard src/*.cpp tokenizer/*.cpp)
+LIB_SRCS  := $(filter-out src/cli/%,$(wildcard src/*/*.cpp)) $(wildcard tokenizer/*.cpp)
 CLI_SRCS  := $(wildcard src/cli/*.cpp)
 TEST_SRCS := $(wildcard tests/unit/*.cpp)
 
@@ -92,6 +92,7 @@ fuzz: fuzz-build
 # tests/run.py runs the doctest unit tests, the Python tests and the end-to-end
 # tests against one build and prints a final "N passed, N failed" line.
 test: $(BUILD)/minigpt $(BUILD)/unit_tests
+	$(PYTHON) scripts/check_includes.py
 	$(PYTHON) tests/run.py --build $(BUILD)
 
 unit: $(BUILD)/unit_tests

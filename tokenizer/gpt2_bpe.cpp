@@ -1,4 +1,4 @@
-#include "gpt2_bpe.h"
+#include "tokenizer/gpt2_bpe.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "gpt2_byte_map.h"
-#include "gpt2_pretokenize.h"
+#include "tokenizer/gpt2_byte_map.h"
+#include "tokenizer/gpt2_pretokenize.h"
 
 namespace minigpt {
 

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "bpe_tables.h"
-#include "tokenizer.h"
+#include "tokenizer/bpe_tables.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt {
 

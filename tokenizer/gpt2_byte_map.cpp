@@ -1,8 +1,8 @@
-#include "gpt2_byte_map.h"
+#include "tokenizer/gpt2_byte_map.h"
 
 #include <array>
 
-#include "unicode_categories.h"
+#include "tokenizer/unicode_categories.h"
 
 namespace minigpt {
 

@@ -1,4 +1,4 @@
-#include "gpt2_files.h"
+#include "tokenizer/gpt2_files.h"
 
 #include <fstream>
 #include <sstream>
@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "gpt2_bpe.h"
-#include "gpt2_byte_map.h"
+#include "tokenizer/gpt2_bpe.h"
+#include "tokenizer/gpt2_byte_map.h"
 
 namespace minigpt {
 

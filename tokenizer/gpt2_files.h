@@ -5,7 +5,7 @@
 #pragma once
 #include <string>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt {
 

@@ -1,4 +1,4 @@
-#include "gpt2_pretokenize.h"
+#include "tokenizer/gpt2_pretokenize.h"
 
 namespace minigpt {
 

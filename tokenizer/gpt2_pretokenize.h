@@ -23,7 +23,7 @@
 #include <cstddef>
 #include <string_view>
 
-#include "unicode_categories.h"
+#include "tokenizer/unicode_categories.h"
 
 namespace minigpt {
 

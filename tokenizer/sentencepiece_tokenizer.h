@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;

@@ -1,7 +1,7 @@
 // StreamDecoder: hands out text as soon as it is complete UTF-8.
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
-#include "unicode_categories.h"
+#include "tokenizer/unicode_categories.h"
 
 namespace minigpt {
 

@@ -1,10 +1,10 @@
 // make_tokenizer: the one place that picks an implementation for a spec.
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <stdexcept>
 
-#include "gpt2_bpe.h"
-#include "sentencepiece_tokenizer.h"
+#include "tokenizer/gpt2_bpe.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 
 namespace minigpt {
 

@@ -1,5 +1,5 @@
 // Builds the two-stage code point -> CharClass table from the generated ranges.
-#include "unicode_categories.h"
+#include "tokenizer/unicode_categories.h"
 
 #include <algorithm>
 #include <map>

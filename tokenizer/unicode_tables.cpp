@@ -3,7 +3,7 @@
 // Classes of GPT-2's pre-tokenizer pattern: Letter = \p{L}, Number = \p{N},
 // Space = White_Space (the Rust regex crate's \s); code points not listed are Other.
 // Code points: 141028 Letter, 1911 Number, 25 Space.
-#include "unicode_categories.h"
+#include "tokenizer/unicode_categories.h"
 
 namespace minigpt {
 

@@ -1,5 +1,5 @@
 // minigpt attention viewer: everything the page shows comes from the data
-// blocks `minigpt view` embeds (see src/viewer_html.cpp for their format).
+// blocks `minigpt view` embeds (see src/viewer/html.cpp for their format).
 //
 // Attention weights arrive as base64 of uint8 values q = round(255 * sqrt(w)),
 // one block per layer; inside it head h starts at byte h * head_bytes and row t

@@ -1,7 +1,7 @@
 // minigpt bench: prefill and decode speed by weight type and thread count, with
 // the memory-bandwidth roofline for decoding, llama.cpp's figures on the same
 // files run interleaved (when node-llama-cpp is installed), GPT-2 BPE encoding
-// speed next to tiktoken's, and peak resident memory (see src/bench.h).
+// speed next to tiktoken's, and peak resident memory (see src/cli/bench.h).
 #include <sys/stat.h>
 
 #include <cmath>
@@ -10,13 +10,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "bench.h"
-#include "commands.h"
-#include "gpt2_files.h"
-#include "memory_usage.h"
-#include "model.h"
-#include "output_file.h"
-#include "random_model.h"
+#include "cli/bench.h"
+#include "cli/commands.h"
+#include "tokenizer/gpt2_files.h"
+#include "util/memory_usage.h"
+#include "runtime/model.h"
+#include "util/output_file.h"
+#include "runtime/random_model.h"
 
 namespace minigpt::cli {
 

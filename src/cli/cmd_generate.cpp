@@ -6,16 +6,16 @@
 #include <unistd.h>
 #include <vector>
 
-#include "analysis_session.h"
-#include "args.h"
-#include "commands.h"
-#include "generate_args.h"
-#include "generate_text.h"
-#include "model.h"
-#include "profile.h"
-#include "sampler.h"
-#include "tokenizer.h"
-#include "transformer.h"
+#include "analysis/analysis_session.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/generate_args.h"
+#include "cli/generate_text.h"
+#include "runtime/model.h"
+#include "runtime/profile.h"
+#include "eval/sampler.h"
+#include "tokenizer/tokenizer.h"
+#include "runtime/transformer.h"
 
 namespace minigpt::cli {
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "commands.h"
+#include "cli/commands.h"
 
 namespace minigpt::cli {
 

@@ -6,11 +6,11 @@
 
 #include <cxxopts.hpp>
 
-#include "ablation.h"
-#include "head_importance.h"
-#include "heads_common.h"
-#include "output_file.h"
-#include "plot_svg.h"
+#include "analysis/ablation.h"
+#include "analysis/head_importance.h"
+#include "cli/heads_common.h"
+#include "util/output_file.h"
+#include "util/plot_svg.h"
 
 namespace minigpt::cli {
 

@@ -8,12 +8,12 @@
 
 #include <cxxopts.hpp>
 
-#include "ablation.h"
-#include "attention_export.h"
-#include "heads_common.h"
-#include "multi_hooks.h"
-#include "npy.h"
-#include "transformer.h"
+#include "analysis/ablation.h"
+#include "analysis/attention_export.h"
+#include "cli/heads_common.h"
+#include "runtime/multi_hooks.h"
+#include "util/npy.h"
+#include "runtime/transformer.h"
 
 namespace minigpt::cli {
 

@@ -6,12 +6,12 @@
 
 #include <cxxopts.hpp>
 
-#include "ablation.h"
-#include "head_stats.h"
-#include "heads_common.h"
-#include "output_file.h"
-#include "plot_svg.h"
-#include "viewer_json.h"
+#include "analysis/ablation.h"
+#include "analysis/head_stats.h"
+#include "cli/heads_common.h"
+#include "util/output_file.h"
+#include "util/plot_svg.h"
+#include "util/json.h"
 
 namespace minigpt::cli {
 

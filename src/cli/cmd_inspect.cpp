@@ -2,8 +2,8 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 
-#include "commands.h"
-#include "gguf.h"
+#include "cli/commands.h"
+#include "format/gguf.h"
 
 namespace minigpt::cli {
 

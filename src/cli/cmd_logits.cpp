@@ -7,12 +7,12 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 
-#include "args.h"
-#include "commands.h"
-#include "memory_usage.h"
-#include "model.h"
-#include "npy.h"
-#include "transformer.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "util/memory_usage.h"
+#include "runtime/model.h"
+#include "util/npy.h"
+#include "runtime/transformer.h"
 
 namespace minigpt::cli {
 

@@ -1,6 +1,6 @@
 // minigpt perplexity: llama-perplexity's measurement, number for number.
-// Protocols and statistics: src/perplexity.h; the log-prob file and the KL
-// report: src/kl_divergence.h.
+// Protocols and statistics: src/eval/perplexity.h; the log-prob file and the KL
+// report: src/eval/kl_divergence.h.
 #include <algorithm>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -9,16 +9,16 @@
 #include <sstream>
 #include <thread>
 
-#include "commands.h"
-#include "kl_divergence.h"
-#include "model.h"
-#include "ablation.h"
-#include "heads_flags.h"
-#include "perplexity.h"
-#include "progress.h"
-#include "tokenizer.h"
-#include "transformer.h"
-#include "viewer_json.h"
+#include "cli/commands.h"
+#include "eval/kl_divergence.h"
+#include "runtime/model.h"
+#include "analysis/ablation.h"
+#include "cli/heads_flags.h"
+#include "eval/perplexity.h"
+#include "util/progress.h"
+#include "tokenizer/tokenizer.h"
+#include "runtime/transformer.h"
+#include "util/json.h"
 
 namespace minigpt::cli {
 

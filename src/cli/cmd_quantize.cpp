@@ -7,9 +7,9 @@
 #include <memory>
 #include <thread>
 
-#include "commands.h"
-#include "progress.h"
-#include "quantize.h"
+#include "cli/commands.h"
+#include "util/progress.h"
+#include "format/quantize.h"
 
 namespace minigpt::cli {
 

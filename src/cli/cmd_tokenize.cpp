@@ -5,12 +5,12 @@
 #include <string>
 #include <vector>
 
-#include "args.h"
-#include "commands.h"
-#include "generate_text.h"
-#include "gpt2_files.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/generate_text.h"
+#include "tokenizer/gpt2_files.h"
+#include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt::cli {
 

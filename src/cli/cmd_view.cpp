@@ -5,11 +5,11 @@
 #include <cxxopts.hpp>
 #include <sys/stat.h>
 
-#include "attention_export.h"
-#include "commands.h"
-#include "output_file.h"
-#include "viewer_data.h"
-#include "viewer_html.h"
+#include "analysis/attention_export.h"
+#include "cli/commands.h"
+#include "util/output_file.h"
+#include "viewer/data.h"
+#include "viewer/html.h"
 
 namespace minigpt::cli {
 

@@ -1,13 +1,13 @@
-#include "generate_args.h"
+#include "cli/generate_args.h"
 
 #include <cstdio>
 #include <thread>
 
 #include <cxxopts.hpp>
 
-#include "args.h"
-#include "heads_flags.h"
-#include "rng.h"
+#include "cli/args.h"
+#include "cli/heads_flags.h"
+#include "eval/rng.h"
 
 namespace minigpt::cli {
 

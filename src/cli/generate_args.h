@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "analysis_session.h"
-#include "sampler.h"
+#include "analysis/analysis_session.h"
+#include "eval/sampler.h"
 
 namespace minigpt::cli {
 

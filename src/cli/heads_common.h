@@ -15,11 +15,11 @@
 
 #include <cxxopts.hpp>
 
-#include "args.h"
-#include "model.h"
-#include "progress.h"
-#include "text_windows.h"
-#include "tokenizer.h"
+#include "cli/args.h"
+#include "runtime/model.h"
+#include "util/progress.h"
+#include "eval/text_windows.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt::cli {
 

@@ -10,7 +10,7 @@
 
 #include <cxxopts.hpp>
 
-#include "analysis_session.h"
+#include "analysis/analysis_session.h"
 
 namespace minigpt::cli {
 

@@ -7,7 +7,7 @@
 
 #include <cxxopts.hpp>
 
-#include "commands.h"
+#include "cli/commands.h"
 
 namespace minigpt::cli {
 

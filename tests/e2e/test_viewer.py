@@ -42,7 +42,7 @@ from helpers import ROOT, SANITIZED, run_minigpt, tiny_model, gpt2_token_bytes  
 import cdp_pipe  # noqa: E402
 import viewer_synth as synth  # noqa: E402
 
-# Quantisation of the page (src/viewer_data.h): q = round(255 sqrt(w)),
+# Quantisation of the page (src/viewer/data.h): q = round(255 sqrt(w)),
 # decoded (q/255)^2; |decoded - w| <= sqrt(w)/255 + 1/260100
 # (|q/255 - sqrt(w)| <= 1/510, times q/255 + sqrt(w) <= 2 sqrt(w) + 1/510).
 def quantize(w):

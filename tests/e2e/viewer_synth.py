@@ -1,8 +1,8 @@
 """Synthetic inputs for the viewer tests, in the formats minigpt writes.
 
-- trace JSONL as src/trace.h describes it (a "prompt" line, then one "step"
+- trace JSONL as src/analysis/trace.h describes it (a "prompt" line, then one "step"
   line per generated token with its candidates and, optionally, a logit lens);
-- attention export as src/attention_export.h / docs/attention-format.md
+- attention export as src/analysis/attention_export.h / docs/attention-format.md
   describe it ("MGPTATTN" v1: header, one block per forward batch, token ids).
 
 The attention patterns are built per head so that each head has a known,

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "fuzz_target.h"
-#include "gpt2_files.h"
-#include "tokenizer.h"
+#include "tokenizer/gpt2_files.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt::fuzz {
 

@@ -5,10 +5,10 @@
 #include <stdexcept>
 
 #include "fuzz_target.h"
-#include "gguf.h"
-#include "model.h"
-#include "tokenizer.h"
-#include "transformer.h"
+#include "format/gguf.h"
+#include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
+#include "runtime/transformer.h"
 
 namespace minigpt::fuzz {
 

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "fuzz_target.h"
-#include "sentencepiece_tokenizer.h"
-#include "tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt::fuzz {
 

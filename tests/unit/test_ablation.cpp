@@ -10,12 +10,12 @@
 #include <cmath>
 #include <random>
 
-#include "ablation.h"
-#include "model.h"
-#include "multi_hooks.h"
-#include "text_windows.h"
+#include "analysis/ablation.h"
+#include "runtime/model.h"
+#include "runtime/multi_hooks.h"
+#include "eval/text_windows.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 using namespace minigpt::test;

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "analysis_session.h"
+#include "analysis/analysis_session.h"
 #include "cli/heads_flags.h"
-#include "model.h"
+#include "runtime/model.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 using namespace minigpt::test;

@@ -12,11 +12,11 @@
 #include <tuple>
 #include <unistd.h>
 
-#include "attention_export.h"
-#include "model.h"
-#include "multi_hooks.h"
+#include "analysis/attention_export.h"
+#include "runtime/model.h"
+#include "runtime/multi_hooks.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 using namespace minigpt::test;

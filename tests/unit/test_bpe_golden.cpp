@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "gpt2_files.h"
-#include "tokenizer.h"
-#include "unicode_categories.h"
+#include "tokenizer/gpt2_files.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_categories.h"
 
 using namespace minigpt;
 

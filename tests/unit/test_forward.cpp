@@ -7,10 +7,10 @@
 #include <cmath>
 #include <random>
 
-#include "kernels.h"
-#include "model.h"
+#include "kernels/kernels.h"
+#include "runtime/model.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 using namespace minigpt::test;

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "gguf.h"
-#include "model.h"
+#include "format/gguf.h"
+#include "runtime/model.h"
 #include "tiny_model.h"
 
 using namespace minigpt;

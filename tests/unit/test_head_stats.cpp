@@ -7,7 +7,7 @@
 #include <set>
 #include <vector>
 
-#include "head_stats.h"
+#include "analysis/head_stats.h"
 
 using namespace minigpt;
 

@@ -15,11 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include "attention.h"
-#include "f16.h"
-#include "kernels.h"
-#include "linear.h"
-#include "thread_pool.h"
+#include "runtime/attention.h"
+#include "format/f16.h"
+#include "kernels/kernels.h"
+#include "runtime/linear.h"
+#include "util/thread_pool.h"
 
 using namespace minigpt;
 

@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <random>
 
-#include "kl_divergence.h"
-#include "model.h"
-#include "perplexity.h"
-#include "progress.h"
+#include "eval/kl_divergence.h"
+#include "runtime/model.h"
+#include "eval/perplexity.h"
+#include "util/progress.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 

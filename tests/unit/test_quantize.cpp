@@ -6,12 +6,12 @@
 #include <cstring>
 #include <random>
 
-#include "f16.h"
-#include "gguf.h"
-#include "model.h"
-#include "quantize.h"
+#include "format/f16.h"
+#include "format/gguf.h"
+#include "runtime/model.h"
+#include "format/quantize.h"
 #include "tiny_model.h"
-#include "transformer.h"
+#include "runtime/transformer.h"
 
 using namespace minigpt;
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "attention_export.h"
-#include "kl_divergence.h"
-#include "kv_cache.h"
-#include "resource_limits.h"
+#include "analysis/attention_export.h"
+#include "eval/kl_divergence.h"
+#include "runtime/kv_cache.h"
+#include "util/resource_limits.h"
 #include "tiny_model.h"
 
 using namespace minigpt;

@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "rng.h"
-#include "sampler.h"
+#include "eval/rng.h"
+#include "eval/sampler.h"
 
 using namespace minigpt;
 

@@ -13,8 +13,8 @@
 
 #include <sentencepiece_processor.h>
 
-#include "sentencepiece_tokenizer.h"
-#include "tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace minigpt;
 

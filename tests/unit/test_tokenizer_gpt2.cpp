@@ -17,12 +17,12 @@
 #include <unistd.h>
 #include <vector>
 
-#include "gpt2_bpe.h"
-#include "gpt2_byte_map.h"
-#include "gpt2_files.h"
-#include "gpt2_pretokenize.h"
-#include "tokenizer.h"
-#include "unicode_categories.h"
+#include "tokenizer/gpt2_bpe.h"
+#include "tokenizer/gpt2_byte_map.h"
+#include "tokenizer/gpt2_files.h"
+#include "tokenizer/gpt2_pretokenize.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode_categories.h"
 
 using namespace minigpt;
 

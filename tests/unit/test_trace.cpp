@@ -9,12 +9,12 @@
 #include <random>
 #include <sstream>
 
-#include "model.h"
-#include "multi_hooks.h"
+#include "runtime/model.h"
+#include "runtime/multi_hooks.h"
 #include "tiny_model.h"
-#include "trace.h"
-#include "transformer.h"
-#include "viewer_json.h"
+#include "analysis/trace.h"
+#include "runtime/transformer.h"
+#include "util/json.h"
 
 using namespace minigpt;
 using namespace minigpt::test;

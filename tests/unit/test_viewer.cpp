@@ -7,9 +7,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "viewer_data.h"
-#include "viewer_html.h"
-#include "viewer_json.h"
+#include "viewer/data.h"
+#include "viewer/html.h"
+#include "util/json.h"
 
 using namespace minigpt;
 

@@ -7,8 +7,8 @@
 #include <unistd.h>
 #include <vector>
 
-#include "f16.h"
-#include "gguf_writer.h"
+#include "format/f16.h"
+#include "format/gguf_writer.h"
 
 namespace minigpt::test {
 

@@ -1,0 +1,94 @@
+// Generation traces: one JSON object per line (JSONL), written as decoding
+// goes, so a trace can be read while it grows and an interrupted run leaves
+// only complete lines (each line is written with one fwrite and flushed; the
+// file is written in place, not all-or-nothing like other outputs, because a
+// partial trace is still a useful record).
+//
+// Line 1, written by begin():
+//   {"type":"prompt","model":NAME,"n_layer":L,"n_head":H,"n_vocab":V,
+//    "top_k":K,"attention":PATH|null,"tokens":[{"pos":0,"id":ID,"text":TEXT},...]}
+// Then one line per generated token, written by step():
+//   {"type":"step","pos":P,"id":ID,"text":TEXT,"logprob":LP,"entropy":H,
+//    "top":[{"id":ID,"text":TEXT,"p":P},...],
+//    "lens":[{"layer":0,"top":[{"id":ID,"text":TEXT,"p":P},...]},...]}   (with --logit-lens)
+// pos is the position the chosen token takes in the sequence (the prompt holds
+// 0..n_prompt-1). logprob, entropy (nats) and top are computed from the raw
+// logits at temperature 1, before any sampling filter (penalties, top-k/p,
+// min-p, temperature); top is sorted by probability (ties: lower id first).
+// TEXT is the token's bytes as a JSON string; bytes that are not valid UTF-8
+// on their own (a token ending inside a character) become U+FFFD and the
+// token gets a "hex" member with its exact bytes.
+#pragma once
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/hooks.h"
+#include "analysis/logit_lens.h"
+#include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace minigpt {
+
+struct TraceOptions {
+    int top_k = 10;           // candidates per step
+    bool logit_lens = false;  // per-layer predictions (costs n_layer extra unembeddings per step)
+    int lens_top_k = 5;       // tokens per layer in the lens
+};
+
+struct TokenProb {
+    int32_t id;
+    double p;
+};
+
+// What a trace line says about one next-token distribution.
+struct DistributionSummary {
+    double logprob = 0;           // log p(chosen); -inf if its logit is -inf
+    double entropy = 0;           // -sum p log p, nats
+    std::vector<TokenProb> top;   // the top_k most probable, descending (ties: lower id first)
+};
+
+// softmax(logits[0..n)) in double, max subtracted. chosen < 0: logprob left 0.
+// `order` is scratch space (reused across calls to avoid allocating).
+DistributionSummary summarize_distribution(const float* logits, int64_t n, int32_t chosen, int top_k,
+                                           std::vector<int32_t>& order);
+
+class TraceWriter {
+public:
+    // Opens (truncates) path now; throws naming it.
+    TraceWriter(const std::string& path, const Model& model, const Tokenizer& tokenizer, const TraceOptions& opt = {});
+    ~TraceWriter();
+    TraceWriter(const TraceWriter&) = delete;
+    TraceWriter& operator=(const TraceWriter&) = delete;
+
+    // The logit-lens hooks when enabled, else nullptr. Add it to the hooks
+    // attached to the Transformer (MultiHooks) before decoding.
+    ForwardHooks* hooks() { return lens_.get(); }
+
+    // The first line: the prompt's tokens; attention_path names the attention
+    // export of the same run ("" for none) so a viewer can find it.
+    void begin(const std::vector<int32_t>& prompt, const std::string& attention_path = "");
+    // One line for the token chosen at position pos from `logits` (the raw
+    // n_vocab logits the sampler saw). With the logit lens, the Transformer's
+    // last forward call must have ended at position pos - 1.
+    void step(int64_t pos, const float* logits, int32_t chosen_id);
+    void close();  // flushes and closes; throws on a write error
+
+private:
+    void append_token(std::string& line, int32_t id);
+    void append_top(std::string& line, const std::vector<TokenProb>& top);
+    void write_line(std::string& line);
+
+    std::string path_;
+    FILE* f_ = nullptr;
+    const Model& model_;
+    const Tokenizer& tok_;
+    TraceOptions opt_;
+    std::unique_ptr<LogitLens> lens_;
+    std::vector<int32_t> order_;
+    std::string line_;
+};
+
+}  // namespace minigpt

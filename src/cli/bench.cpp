@@ -1,0 +1,335 @@
+#include "cli/bench.h"
+#include "util/read_file.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <cstdlib>
+#include <vector>
+
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
+#include "kernels/kernels.h"
+#include "util/thread_pool.h"
+#include "runtime/transformer.h"
+
+extern "C" char* openblas_get_corename();
+
+namespace minigpt {
+
+namespace {
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+std::vector<int32_t> bench_tokens(int64_t n, int64_t vocab) {
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> u(0, int32_t(vocab - 1));
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& x : ids) x = u(rng);
+    return ids;
+}
+}  // namespace
+
+Stats Stats::of(std::vector<double> v) {
+    Stats s;
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    s.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    s.min = v.front();
+    s.max = v.back();
+    return s;
+}
+
+std::vector<double> bench_prefill(const Model& m, int64_t n_tokens, int n_threads, int runs) {
+    TransformerOptions o;
+    o.n_threads = n_threads;
+    o.n_batch = n_tokens;
+    o.n_ctx = std::max<int64_t>(n_tokens, 1);
+    Transformer t(m, o);
+    const auto ids = bench_tokens(n_tokens, m.config().n_vocab);
+    std::vector<double> out;
+    for (int r = -1; r < runs; ++r) {  // run -1 is the warm-up
+        t.reset();
+        const double t0 = now_s();
+        t.forward(ids.data(), n_tokens);
+        const double dt = now_s() - t0;
+        if (r >= 0) out.push_back(double(n_tokens) / dt);
+    }
+    return out;
+}
+
+std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs) {
+    TransformerOptions o;
+    o.n_threads = n_threads;
+    o.n_batch = 1;
+    o.n_ctx = n_tokens;
+    Transformer t(m, o);
+    const auto ids = bench_tokens(n_tokens, m.config().n_vocab);
+    std::vector<double> out;
+    for (int r = -1; r < runs; ++r) {
+        t.reset();
+        const double t0 = now_s();
+        for (int64_t i = 0; i < n_tokens; ++i) t.forward(&ids[size_t(i)], 1);
+        const double dt = now_s() - t0;
+        if (r >= 0) out.push_back(double(n_tokens) / dt);
+    }
+    return out;
+}
+
+double measure_read_bandwidth(int n_threads, int runs) {
+    // 512 MiB: far beyond any last-level cache of these machines.
+    const size_t n = (size_t(512) << 20) / sizeof(float);
+    std::unique_ptr<float[]> buf(new float[n]);
+    ThreadPool pool(n_threads);
+    constexpr int64_t kGrain = 1 << 16;
+    // Touch every page from the thread that will read it (first-touch placement).
+    pool.parallel_for(int64_t(n), kGrain, [&](int64_t a, int64_t b) {
+        std::memset(buf.get() + a, 0, size_t(b - a) * sizeof(float));
+    });
+    std::vector<double> sums(size_t(n_threads) * 16, 0.0);
+    double best = 0;
+    for (int r = 0; r < runs; ++r) {
+        const double t0 = now_s();
+        pool.parallel_for(int64_t(n), kGrain, [&](int64_t a, int64_t b) {
+            // 64 independent accumulators (four 512-bit or eight 256-bit
+            // registers once vectorised), so the adds never wait on each other.
+            float acc[64] = {};
+            const float* p = buf.get();
+            for (int64_t i = a; i + 64 <= b; i += 64)
+                for (int k = 0; k < 64; ++k) acc[k] += p[i + k];
+            float s = 0;
+            for (float x : acc) s += x;
+            sums[size_t(a / kGrain) % sums.size()] += s;
+        });
+        const double dt = now_s() - t0;
+        best = std::max(best, double(n * sizeof(float)) / dt);
+    }
+    // Keep the sums observable so the loop is not optimised away.
+    if (std::accumulate(sums.begin(), sums.end(), 0.0) != 0.0) best += 0;
+    return best;
+}
+
+double decode_bytes_per_token(const Model& m, int64_t pos, double kv_bytes_per_value) {
+    const Config& c = m.config();
+    const double kv = 2.0 * double(c.n_layer) * double(pos + 1) * double(c.n_embd) * kv_bytes_per_value;
+    return double(m.weight_bytes_per_token()) + kv;
+}
+
+namespace {
+
+// Runs a shell command; returns its exit status and stdout+stderr.
+int run_command(const std::string& cmd, std::string* output) {
+    output->clear();
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (!p) return -1;
+    char buf[4096];
+    size_t got;
+    while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, got);
+    return ::pclose(p);
+}
+
+std::string shell_quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string last_line(const std::string& s) {
+    size_t end = s.find_last_not_of("\n");
+    if (end == std::string::npos) return "";
+    size_t begin = s.rfind('\n', end);
+    return s.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
+}
+
+// The number after "key": in a one-line JSON object (our scripts' output), or NaN.
+double json_number(const std::string& json, const std::string& key) {
+    const size_t at = json.find("\"" + key + "\":");
+    if (at == std::string::npos) return std::nan("");
+    return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
+}
+
+std::string json_string(const std::string& json, const std::string& key) {
+    const size_t at = json.find("\"" + key + "\":\"");
+    if (at == std::string::npos) return "";
+    const size_t begin = at + key.size() + 4, end = json.find('"', begin);
+    return json.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+ExternalResult run_json_script(const std::string& cmd) {
+    ExternalResult r;
+    std::string out;
+    const int status = run_command(cmd, &out);
+    const std::string line = last_line(out);
+    if (status != 0 || line.empty() || line[0] != '{') {
+        r.detail = line.empty() ? "no output" : line;
+        return r;
+    }
+    r.ok = true;
+    r.detail = line;
+    return r;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
+                                                         const std::vector<std::string>& variants,
+                                                         int64_t n_tokens, int n_threads, int runs) {
+    char self[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) throw std::runtime_error("bench: cannot find this binary (/proc/self/exe)");
+    self[n] = 0;
+    char dir_template[] = "/tmp/minigpt-bench-XXXXXX";
+    const char* dir = ::mkdtemp(dir_template);
+    if (!dir) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");
+    std::vector<std::vector<double>> speeds(variants.size());
+    std::string error;
+    for (int round = -1; round < runs && error.empty(); ++round) {
+        for (size_t v = 0; v < variants.size() && error.empty(); ++v) {
+            std::string extra = variants[v];
+            for (size_t at; (at = extra.find("{dir}")) != std::string::npos;) extra.replace(at, 5, dir);
+            const std::string cmd = "{ " + shell_quote(self) + " generate -m " + shell_quote(model_path) +
+                                    " -p 'The old man looked at the' --temp 0 --ignore-eos --stats -n " +
+                                    std::to_string(n_tokens) + " -t " + std::to_string(n_threads) + " " + extra +
+                                    " >/dev/null; }";  // the text goes nowhere, --stats (stderr) to us
+            std::string out;
+            const int status = run_command(cmd, &out);
+            const size_t at = out.find("decode ");
+            const size_t paren = at == std::string::npos ? at : out.find('(', at);
+            if (status != 0 || paren == std::string::npos) {
+                error = "bench: generate " + extra + " failed: " + last_line(out);
+                break;
+            }
+            if (round >= 0) speeds[v].push_back(std::strtod(out.c_str() + paren + 1, nullptr));
+        }
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+    if (!error.empty()) throw std::runtime_error(error);
+    return speeds;
+}
+
+std::string machine_description() {
+    const std::string cpuinfo = read_file("/proc/cpuinfo");
+    auto field = [&](const std::string& key) {
+        const size_t at = cpuinfo.find("\n" + key);
+        if (at == std::string::npos) return std::string();
+        const size_t colon = cpuinfo.find(':', at), end = cpuinfo.find('\n', colon);
+        return cpuinfo.substr(colon + 2, end - colon - 2);
+    };
+    std::string model = field("model name");
+    const std::string flags = " " + field("flags") + " ";
+    std::string have;
+    for (const char* f : {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni", "avx2", "fma", "f16c"})
+        if (flags.find(std::string(" ") + f + " ") != std::string::npos) have += std::string(have.empty() ? "" : " ") + f;
+    std::ostringstream s;
+    s << (model.empty() ? "unknown CPU" : model) << "; " << std::thread::hardware_concurrency() << " logical CPUs; "
+      << (have.empty() ? "no AVX2" : have) << "; minigpt kernels: " << kernel_isa()
+      << "; OpenBLAS core: " << openblas_get_corename();
+    return s.str();
+}
+
+bool add_gpt2_tokenizer(const std::string& gguf_path, const TokenizerSpec& spec) {
+    GGUFFile src(gguf_path);
+    if (src.find("tokenizer.ggml.model")) return false;
+    GGUFWriter w;
+    for (const auto& kv : src.metadata()) w.set_value(kv.first, kv.second);
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", "gpt-2");
+    w.set_string_array("tokenizer.ggml.tokens", spec.tokens);
+    if (!spec.token_types.empty()) w.set_i32_array("tokenizer.ggml.token_type", spec.token_types);
+    w.set_string_array("tokenizer.ggml.merges", spec.merges);
+    if (spec.bos_id >= 0) w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(spec.bos_id));
+    if (spec.eos_id >= 0) w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(spec.eos_id));
+    w.set_bool("tokenizer.ggml.add_bos_token", false);
+    for (const GGUFTensor& t : src.tensors())
+        w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne, t.ne + t.n_dims), t.data);
+    w.write(gguf_path, src.alignment());  // all-or-nothing: the mapping of the old file stays valid
+    return true;
+}
+
+ExternalResult bench_llama(const std::string& scripts_dir, const std::string& model_path, const std::string& test,
+                           int n_threads, int runs, int64_t n_vocab) {
+    ExternalResult r = run_json_script("node " + shell_quote(scripts_dir + "/bench_llama.mjs") + " " +
+                                       shell_quote(model_path) + " --test " + test + " --threads " +
+                                       std::to_string(n_threads) + " --runs " + std::to_string(runs) + " --vocab " +
+                                       std::to_string(n_vocab) + " --json");
+    if (!r.ok) return r;
+    const std::string json = r.detail;
+    r.tok_s.median = json_number(json, "median");
+    r.tok_s.min = json_number(json, "min");
+    r.tok_s.max = json_number(json, "max");
+    r.detail = json_string(json, "build");
+    r.ok = r.tok_s.median > 0;
+    return r;
+}
+
+ExternalResult bench_llama_native(const std::string& llama_bench, const std::string& model_path, const std::string& test,
+                                  int n_threads, int runs) {
+    const bool pp = test.rfind("pp", 0) == 0;
+    const std::string n = test.substr(2);
+    ExternalResult r = run_json_script(shell_quote(llama_bench) + " -m " + shell_quote(model_path) + " -t " +
+                                       std::to_string(n_threads) + " -r " + std::to_string(runs) +
+                                       (pp ? " -p " + n + " -n 0" : " -p 0 -n " + n) + " -o jsonl");
+    if (!r.ok) return r;
+    const std::string json = r.detail;
+    const size_t at = json.find("\"samples_ts\":");
+    std::vector<double> samples;
+    if (at != std::string::npos) {
+        const char* p = json.c_str() + json.find('[', at) + 1;
+        for (char* end = nullptr;; p = end + 1) {
+            const double v = std::strtod(p, &end);
+            if (end == p) break;
+            samples.push_back(v);
+            while (*end == ' ') ++end;
+            if (*end != ',') break;
+        }
+    }
+    r.tok_s = Stats::of(samples);
+    r.detail = "llama-bench build " + json_string(json, "build_commit") + " (" + llama_bench + ")";
+    r.ok = !samples.empty() && r.tok_s.median > 0;
+    return r;
+}
+
+Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs) {
+    std::vector<double> speeds;
+    for (int r = -1; r < runs; ++r) {
+        const double t0 = now_s();
+        const size_t n = tok.encode(text).size();
+        const double dt = now_s() - t0;
+        if (n == 0 && !text.empty()) break;
+        if (r >= 0) speeds.push_back(double(text.size()) / 1e6 / dt);
+    }
+    return Stats::of(speeds);
+}
+
+ExternalResult bench_tiktoken(const std::string& scripts_dir, const std::string& text_path, int runs) {
+    ExternalResult r = run_json_script("node " + shell_quote(scripts_dir + "/bench_tiktoken.mjs") + " " +
+                                       shell_quote(text_path) + " --runs " + std::to_string(runs) + " --json");
+    if (!r.ok) return r;
+    const std::string json = r.detail;
+    r.tok_s.median = r.tok_s.min = r.tok_s.max = json_number(json, "mb_per_s");
+    r.detail = "tiktoken " + json_string(json, "version");
+    r.ok = r.tok_s.median > 0;
+    return r;
+}
+
+void reset_peak_resident() {
+    if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+        std::fputs("5", f);
+        std::fclose(f);
+    }
+}
+
+}  // namespace minigpt

@@ -1,0 +1,77 @@
+// Measurements for `minigpt bench`, following llama-bench's protocol:
+// ppN = one batch of N tokens from an empty cache (logits of the last position);
+// tgN = N single-token decodes from position 0 (full logits every step).
+// Also: the machine's memory read bandwidth (the decode roofline), llama.cpp's
+// figures on the same file through node-llama-cpp, and tokenizer speed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace minigpt {
+
+struct Stats {
+    double median = 0, min = 0, max = 0;  // of the timed runs
+    static Stats of(std::vector<double> v);
+};
+
+// Tokens per second of each timed run (after one warm-up run).
+std::vector<double> bench_prefill(const Model& m, int64_t n_tokens, int n_threads, int runs);
+std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs);
+
+// Memory read bandwidth in bytes/s: threads sum disjoint parts of a 512 MiB
+// buffer with several independent SIMD accumulators (a STREAM-like "read"
+// kernel that is not limited by add latency), best of `runs`.
+double measure_read_bandwidth(int n_threads, int runs = 5);
+
+// Bytes read from memory per decoded token at position pos: all weights the
+// token touches plus the KV cache of the positions before it (kv_bytes_per_value:
+// 4 for our f32 cache, 2 for llama.cpp's default f16 cache).
+double decode_bytes_per_token(const Model& m, int64_t pos, double kv_bytes_per_value = 4);
+
+// "CPU model; n cores; avx512f avx512_vnni avx2 fma f16c" from /proc/cpuinfo,
+// plus the kernels and OpenBLAS core in use.
+std::string machine_description();
+
+// Writes the GPT-2 BPE tokenizer (tokenizer.ggml.* keys, as scripts/convert.py
+// writes them) into a GGUF that has none, so that llama.cpp can load it.
+// Returns false (and leaves the file alone) when it already has one.
+bool add_gpt2_tokenizer(const std::string& gguf_path, const TokenizerSpec& spec);
+
+// llama.cpp's figure for one test ("pp512", "tg128") on a GGUF, from
+// scripts/bench_llama.mjs (node-llama-cpp). ok is false, with the reason in
+// error, when node or node-llama-cpp is missing or the run fails.
+struct ExternalResult {
+    bool ok = false;
+    Stats tok_s;
+    std::string detail;  // engine version, or the reason it did not run
+};
+ExternalResult bench_llama(const std::string& scripts_dir, const std::string& model_path, const std::string& test,
+                           int n_threads, int runs, int64_t n_vocab);
+
+// The same from a native llama-bench binary (its own timers and protocol:
+// -p N -n 0 for ppN, -p 0 -n N for tgN, -r runs; samples_ts of its JSON lines).
+ExternalResult bench_llama_native(const std::string& llama_bench, const std::string& model_path, const std::string& test,
+                                  int n_threads, int runs);
+
+// Encoding speed in MB/s (UTF-8 bytes / 1e6 / s), median of `runs` after a warm-up.
+Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs);
+// tiktoken's (npm) single-thread GPT-2 encoding speed, from scripts/bench_tiktoken.mjs.
+ExternalResult bench_tiktoken(const std::string& scripts_dir, const std::string& text_path, int runs);
+
+// Decode speed of the `generate` command itself (this binary, run as a child with
+// --stats): one run per variant and round, variants interleaved so that a noisy
+// machine slows them alike. variants[i] are extra arguments ("" = plain); each
+// "{dir}" in them becomes a scratch folder that is removed afterwards. Returns
+// the decode tokens/s of each variant's timed rounds (after one warm-up round).
+std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
+                                                         const std::vector<std::string>& variants,
+                                                         int64_t n_tokens, int n_threads, int runs);
+
+// Resets the peak resident memory (VmHWM) to the current resident size (Linux).
+void reset_peak_resident();
+
+}  // namespace minigpt

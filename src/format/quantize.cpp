@@ -1,0 +1,177 @@
+#include "format/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "format/f16.h"
+#include "format/gguf.h"
+#include "format/gguf_writer.h"
+#include "format/tensor.h"
+#include "util/thread_pool.h"
+
+namespace minigpt {
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+    if (n % kQ8_0Block != 0)
+        throw std::runtime_error("q8_0: row of " + std::to_string(n) + " values is not a multiple of 32");
+    for (int64_t b = 0; b < n / kQ8_0Block; ++b) {
+        const float* xb = x + b * kQ8_0Block;
+        float amax = 0.0f;
+        for (int64_t j = 0; j < kQ8_0Block; ++j) amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].scale = f32_to_f16(d);
+        // roundf: halves away from zero, as ggml (not nearbyint's ties-to-even).
+        for (int64_t j = 0; j < kQ8_0Block; ++j) y[b].q[j] = int8_t(std::roundf(xb[j] * id));
+    }
+}
+
+void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQ8_0Block; ++b) {
+        const float d = f16_to_f32(x[b].scale);
+        for (int64_t j = 0; j < kQ8_0Block; ++j) y[b * kQ8_0Block + j] = d * float(x[b].q[j]);
+    }
+}
+
+void convert_row_f32_to_f16(const float* x, uint16_t* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
+}
+
+void convert_row_f16_to_f32(const uint16_t* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = f16_to_f32(x[i]);
+}
+
+uint32_t llama_ftype_of(DType target) {
+    switch (target) {
+        case DType::F32: return 0;   // LLAMA_FTYPE_ALL_F32
+        case DType::F16: return 1;   // LLAMA_FTYPE_MOSTLY_F16
+        case DType::Q8_0: return 7;  // LLAMA_FTYPE_MOSTLY_Q8_0
+        case DType::BF16: return 32; // LLAMA_FTYPE_MOSTLY_BF16
+    }
+    return 0;
+}
+
+DType parse_quant_type(const std::string& name) {
+    if (name == "f32" || name == "F32") return DType::F32;
+    if (name == "f16" || name == "F16") return DType::F16;
+    if (name == "q8_0" || name == "Q8_0") return DType::Q8_0;
+    throw std::runtime_error("unknown type \"" + name + "\": expected f32, f16 or q8_0");
+}
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+// N for "blk.N.*", -1 for tensors outside the blocks.
+int block_index(const std::string& name) {
+    int layer = -1;
+    if (std::sscanf(name.c_str(), "blk.%d.", &layer) != 1) return -1;
+    return layer;
+}
+}  // namespace
+
+bool tensor_allows_quantization(const std::string& name, int n_dims) {
+    if (n_dims < 2) return false;                                 // norms and biases
+    if (!ends_with(name, "weight")) return false;
+    if (name.find("_norm.weight") != std::string::npos) return false;
+    if (name == "position_embd.weight") return false;              // llama.cpp: LLM_TENSOR_POS_EMBD
+    return true;
+}
+
+DType quantized_tensor_type(const std::string& name, int n_dims, int64_t row_len, DType current, DType target) {
+    if (!tensor_allows_quantization(name, n_dims)) return current;
+    if (target == DType::Q8_0 && row_len % kQ8_0Block != 0) return DType::F16;
+    return target;
+}
+
+namespace {
+
+// Converts `rows` rows of `cols` values from `from` to `to`, rows split over the pool.
+void convert_tensor(const uint8_t* src, DType from, uint8_t* dst, DType to, int64_t rows, int64_t cols,
+                    ThreadPool& pool) {
+    const int64_t dst_row = dtype_row_bytes(to, cols);
+    pool.parallel_for(rows, 1, [&](int64_t r0, int64_t r1) {
+        std::vector<float> buf(static_cast<size_t>(cols));
+        const Matrix m{from, rows, cols, src};
+        for (int64_t r = r0; r < r1; ++r) {
+            matrix_row(buf.data(), m, r);  // any supported type -> f32
+            uint8_t* out = dst + r * dst_row;
+            switch (to) {
+                case DType::F32: std::memcpy(out, buf.data(), size_t(cols) * 4); break;
+                case DType::F16: convert_row_f32_to_f16(buf.data(), reinterpret_cast<uint16_t*>(out), cols); break;
+                case DType::Q8_0: quantize_row_q8_0(buf.data(), reinterpret_cast<BlockQ8_0*>(out), cols); break;
+                default: throw std::runtime_error(std::string("cannot write tensors of type ") + dtype_name(to));
+            }
+        }
+    });
+}
+
+}  // namespace
+
+QuantizeSummary quantize_file(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt) {
+    if (opt.target != DType::F32 && opt.target != DType::F16 && opt.target != DType::Q8_0)
+        throw std::runtime_error(std::string("quantize: unsupported target type ") + dtype_name(opt.target));
+    GGUFFile in(in_path);
+    GGUFWriter w;
+    QuantizeSummary sum;
+    sum.file_type = llama_ftype_of(opt.target);
+
+    // Metadata: everything copied in order, then the two keys llama-quantize sets
+    // (gguf_set_val moves an existing key to the end, so they come last there too).
+    for (const auto& [key, value] : in.metadata()) {
+        if (key == "general.alignment") continue;  // written by write() from the alignment argument
+        if (key == "general.quantization_version" || key == "general.file_type") continue;
+        w.set_value(key, value);
+    }
+    w.set_u32("general.quantization_version", 2);  // GGML_QNT_VERSION
+    w.set_u32("general.file_type", sum.file_type);
+
+    ThreadPool pool(std::max(1, opt.n_threads));
+    std::vector<std::unique_ptr<uint8_t[]>> buffers;  // converted data, alive until write()
+    // Tensors in llama-quantize's order (its loader's weight_name_comparer: tensors
+    // outside blocks first, then by block number, then by name), so that the same
+    // input gives the same bytes from both tools.
+    std::vector<const GGUFTensor*> order;
+    for (const GGUFTensor& t : in.tensors()) order.push_back(&t);
+    std::stable_sort(order.begin(), order.end(), [](const GGUFTensor* a, const GGUFTensor* b) {
+        const int la = block_index(a->name), lb = block_index(b->name);
+        return la != lb ? la < lb : a->name < b->name;
+    });
+    const size_t count = order.size();
+    for (size_t i = 0; i < count; ++i) {
+        const GGUFTensor& t = *order[i];
+        QuantizeTensorInfo info;
+        info.name = t.name;
+        info.ne.assign(t.ne, t.ne + t.n_dims);
+        info.from = t.type;
+        info.to = quantized_tensor_type(t.name, t.n_dims, t.ne[0], t.type, opt.target);
+        info.fell_back = opt.target == DType::Q8_0 && info.to == DType::F16 && tensor_allows_quantization(t.name, t.n_dims);
+        info.bytes_in = t.nbytes;
+        const int64_t rows = t.elements() / t.ne[0];
+        if (info.to == t.type) {
+            w.add_tensor(t.name, t.type, info.ne, t.data);  // unchanged: the mapped bytes themselves
+            info.bytes_out = t.nbytes;
+        } else {
+            info.bytes_out = uint64_t(dtype_row_bytes(info.to, t.ne[0])) * uint64_t(rows);
+            buffers.emplace_back(new uint8_t[info.bytes_out]);
+            try {
+                convert_tensor(t.data, t.type, buffers.back().get(), info.to, rows, t.ne[0], pool);
+            } catch (const std::exception& e) {
+                throw std::runtime_error(in_path + ": tensor \"" + t.name + "\": " + e.what());
+            }
+            w.add_tensor(t.name, info.to, info.ne, buffers.back().get());
+        }
+        sum.bytes_in += info.bytes_in;
+        sum.bytes_out += info.bytes_out;
+        sum.tensors.push_back(info);
+        if (opt.on_tensor) opt.on_tensor(i, count, info);
+    }
+    w.write(out_path, in.alignment());
+    return sum;
+}
+
+}  // namespace minigpt

@@ -1,0 +1,351 @@
+// AVX2 + FMA + F16C kernels (no AVX-512, no VNNI), compiled for those
+// instructions whatever the build flags; kernels.cpp selects them on a CPU
+// without AVX-512, and the tests force them on one with it. Internal linkage
+// only, for the reason given in kernels_avx512.cpp.
+#if defined(__x86_64__)
+#pragma GCC target("avx2,fma,f16c")
+#include <immintrin.h>
+#endif
+
+#include "kernels/kernels.h"
+
+namespace minigpt {
+
+#if defined(__x86_64__)
+namespace {
+
+inline float hsum(__m256 v) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+inline float hmax(__m256 v) {
+    __m128 q = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_max_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
+inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+inline uint16_t f2h(float f) { return uint16_t(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), 0), 0)); }
+
+struct F32Row {
+    static __m256 load(const void* p, int64_t i) { return _mm256_loadu_ps(static_cast<const float*>(p) + i); }
+    static float at(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
+};
+struct F16Row {
+    static __m256 load(const void* p, int64_t i) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(p) + i)));
+    }
+    static float at(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
+};
+
+// Four rows share each load of x; two accumulators per row.
+template <class Row>
+void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
+    const int64_t n16 = cols & ~int64_t(15), n8 = cols & ~int64_t(7);
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint8_t* w0 = w + r * ld;
+        const uint8_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int64_t i = 0;
+        for (; i < n16; i += 16) {
+            const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+            a0 = _mm256_fmadd_ps(Row::load(w0, i), x0, a0);
+            a1 = _mm256_fmadd_ps(Row::load(w1, i), x0, a1);
+            a2 = _mm256_fmadd_ps(Row::load(w2, i), x0, a2);
+            a3 = _mm256_fmadd_ps(Row::load(w3, i), x0, a3);
+            b0 = _mm256_fmadd_ps(Row::load(w0, i + 8), x1, b0);
+            b1 = _mm256_fmadd_ps(Row::load(w1, i + 8), x1, b1);
+            b2 = _mm256_fmadd_ps(Row::load(w2, i + 8), x1, b2);
+            b3 = _mm256_fmadd_ps(Row::load(w3, i + 8), x1, b3);
+        }
+        for (; i < n8; i += 8) {
+            const __m256 x0 = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(Row::load(w0, i), x0, a0);
+            a1 = _mm256_fmadd_ps(Row::load(w1, i), x0, a1);
+            a2 = _mm256_fmadd_ps(Row::load(w2, i), x0, a2);
+            a3 = _mm256_fmadd_ps(Row::load(w3, i), x0, a3);
+        }
+        float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
+        float s2 = hsum(_mm256_add_ps(a2, b2)), s3 = hsum(_mm256_add_ps(a3, b3));
+        for (; i < cols; ++i) {
+            s0 += Row::at(w0, i) * x[i];
+            s1 += Row::at(w1, i) * x[i];
+            s2 += Row::at(w2, i) * x[i];
+            s3 += Row::at(w3, i) * x[i];
+        }
+        y[r] = s0, y[r + 1] = s1, y[r + 2] = s2, y[r + 3] = s3;
+    }
+    for (; r < rows; ++r) {
+        const uint8_t* wr = w + r * ld;
+        __m256 a = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i < n8; i += 8) a = _mm256_fmadd_ps(Row::load(wr, i), _mm256_loadu_ps(x + i), a);
+        float s = hsum(a);
+        for (; i < cols; ++i) s += Row::at(wr, i) * x[i];
+        y[r] = s;
+    }
+}
+
+void gemv_f32(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
+    gemv_float<F32Row>(y, w, ld, rows, x, cols);
+}
+void gemv_f16(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
+    gemv_float<F16Row>(y, w, ld, rows, x, cols);
+}
+
+// q8_0 · q8_0 as ggml does it on AVX2: maddubs(|x|, w * sign(x)) gives int16
+// sums of pairs (at most 2*127*128, no saturation), madd with ones widens them
+// to int32 sums of 4; each block's 8 lanes are scaled by d_w * d_x.
+// (A weight of -128, which q8_0 quantizers never write, would be negated wrongly.)
+// R rows x NT vectors per call; every output takes the same instructions in
+// the same order whatever R and NT are (bit-identical prefill and decoding).
+template <int R, int NT>
+void q8_tile(float* y, int64_t ldy, const uint8_t* w, int64_t ld, const QuantizedVector* x) {
+    const int64_t nb = x[0].n_blocks;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const BlockQ8_0* b[R];
+    for (int r = 0; r < R; ++r) b[r] = reinterpret_cast<const BlockQ8_0*>(w + r * ld);
+    __m256 acc[R][NT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NT; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < nb; ++k) {
+        __m256i xq[NT], xa[NT];
+        for (int t = 0; t < NT; ++t) {
+            xq[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].q + 32 * k));
+            xa[t] = _mm256_sign_epi8(xq[t], xq[t]);
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[r][k].q));
+            const float dw = h2f(b[r][k].scale);
+            for (int t = 0; t < NT; ++t) {
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(xa[t], _mm256_sign_epi8(wq, xq[t])), ones);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(dw * x[t].d[k]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < NT; ++t) y[t * ldy + r] = hsum(acc[r][t]);
+}
+
+template <int NT>
+void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) q8_tile<4, NT>(y + r, ldy, w + r * ld, ld, x);
+    for (; r < rows; ++r) q8_tile<1, NT>(y + r, ldy, w + r * ld, ld, x);
+}
+
+void gemm_q8_0(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x, int64_t n) {
+    int64_t t = 0;
+    for (; t + 2 <= n; t += 2) q8_rows<2>(y + t * ldy, ldy, w, ld, rows, x + t);
+    if (t < n) q8_rows<1>(y + t * ldy, ldy, w, ld, rows, x + t);
+}
+
+void quantize_q8_0(const float* x, int64_t n, QuantizedVector& out) {
+    const int64_t nb = n / kQ8_0Block;
+    const __m256 sign = _mm256_set1_ps(-0.f);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        const float* xb = x + 32 * b;
+        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16),
+                     v3 = _mm256_loadu_ps(xb + 24);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                                       _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+        const float amax = hmax(m);
+        const float d = amax / 127.f, id = d != 0.f ? 1.f / d : 0.f;
+        out.d[b] = h2f(f2h(d));
+        const __m256 vid = _mm256_set1_ps(id);
+        // cvtps rounds to nearest even (default MXCSR mode), as the scalar twin's nearbyint.
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
+        const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+        // packs work per 128-bit lane; the permute puts the 32 bytes back in order.
+        const __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
+        const __m256i q = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + 32 * b), q);
+        const __m256i sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.offset + 8 * b),
+                            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)));
+    }
+    out.n_blocks = nb;
+}
+
+void dequantize_f16(float* out, const uint8_t* row, int64_t n) {
+    const uint16_t* p = reinterpret_cast<const uint16_t*>(row);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i))));
+    for (; i < n; ++i) out[i] = h2f(p[i]);
+}
+
+void dequantize_q8_0(float* out, const uint8_t* row, int64_t n) {
+    const BlockQ8_0* b = reinterpret_cast<const BlockQ8_0*>(row);
+    for (int64_t k = 0; k < n / kQ8_0Block; ++k) {
+        const __m256 d = _mm256_set1_ps(h2f(b[k].scale));
+        for (int j = 0; j < 4; ++j) {
+            const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[k].q + 8 * j));
+            _mm256_storeu_ps(out + 32 * k + 8 * j, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+        }
+    }
+}
+
+void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd, float scale) {
+    const int64_t n8 = hd & ~int64_t(7);
+    for (int64_t j = 0; j < T; ++j) {
+        const float* kj = k + j * hd;
+        __m256 a = _mm256_setzero_ps(), b = a;
+        int64_t d = 0;
+        for (; d + 16 <= n8; d += 16) {
+            a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), a);
+            b = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(kj + d + 8), b);
+        }
+        for (; d < n8; d += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), a);
+        float v = hsum(_mm256_add_ps(a, b));
+        for (; d < hd; ++d) v += q[d] * kj[d];
+        s[j] = v * scale;
+    }
+}
+
+void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd) {
+    int64_t d = 0;
+    for (; d + 32 <= hd; d += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t j = 0; j < T; ++j) {
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            const float* vj = v + j * hd + d;
+            a0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), a0);
+            a1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), a1);
+            a2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), a2);
+            a3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), a3);
+        }
+        _mm256_storeu_ps(z + d, a0);
+        _mm256_storeu_ps(z + d + 8, a1);
+        _mm256_storeu_ps(z + d + 16, a2);
+        _mm256_storeu_ps(z + d + 24, a3);
+    }
+    for (; d + 8 <= hd; d += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t j = 0; j < T; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + d), a);
+        _mm256_storeu_ps(z + d, a);
+    }
+    for (; d < hd; ++d) {
+        float a = 0;
+        for (int64_t j = 0; j < T; ++j) a += p[j] * v[j * hd + d];
+        z[d] = a;
+    }
+}
+
+// exp(x) to about 2 ulp (Cephes' expf polynomial); 0 below -87.3, +inf above 88.7.
+inline __m256 exp256(__m256 x) {
+    const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.7f));
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.33654f));
+    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.f));
+    // 2^fx in two halves so that fx = 128 (x near 88.7) does not overflow the exponent field.
+    const __m256i n = _mm256_cvtps_epi32(fx);
+    const __m256i h = _mm256_srai_epi32(n, 1);
+    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(n, h), _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(tiny, _mm256_mul_ps(_mm256_mul_ps(e, s1), s2));
+}
+
+void softmax(float* x, int64_t n) {
+    const int64_t n8 = n & ~int64_t(7);
+    __m256 mx = _mm256_set1_ps(-__builtin_inff());
+    for (int64_t i = 0; i < n8; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
+    float m = hmax(mx);
+    for (int64_t i = n8; i < n; ++i) m = x[i] > m ? x[i] : m;
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum(sum);
+    if (n8 < n) {  // the tail through the same exp, 8 lanes padded with -inf
+        float t[8];
+        for (int j = 0; j < 8; ++j) t[j] = n8 + j < n ? x[n8 + j] : -__builtin_inff();
+        _mm256_storeu_ps(t, exp256(_mm256_sub_ps(_mm256_loadu_ps(t), mv)));
+        for (int64_t j = 0; n8 + j < n; ++j) x[n8 + j] = t[j], s += t[j];
+    }
+    const __m256 inv = _mm256_set1_ps(1.f / s);
+    for (int64_t i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (int64_t i = n8; i < n; ++i) x[i] *= 1.f / s;
+}
+
+void gelu(float* x, int64_t n) {
+    const __m256 c = _mm256_set1_ps(-2.f * 0.7978845608028654f), c3 = _mm256_set1_ps(0.044715f), one = _mm256_set1_ps(1.f);
+    auto eight = [&](const __m256 v) {
+        const __m256 u2 = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(c3, v), _mm256_mul_ps(v, v), v));  // -2u
+        return _mm256_div_ps(v, _mm256_add_ps(one, exp256(u2)));
+    };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, eight(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t j = 0; i + j < n; ++j) t[j] = x[i + j];
+        _mm256_storeu_ps(t, eight(_mm256_loadu_ps(t)));
+        for (int64_t j = 0; i + j < n; ++j) x[i + j] = t[j];
+    }
+}
+
+// Sums in double (four lanes), then the same float expression as the scalar twin.
+void layer_norm(float* out, const float* x, int64_t n, const float* w, const float* b, float eps) {
+    const int64_t n8 = n & ~int64_t(7);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    for (int64_t i = 0; i < n8; i += 8) {
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (int64_t i = n8; i < n; ++i) sum += x[i];
+    const double mean = sum / double(n);
+    const __m256d mv = _mm256_set1_pd(mean);
+    __m256d v0 = _mm256_setzero_pd(), v1 = v0;
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i)), mv);
+        const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)), mv);
+        v0 = _mm256_add_pd(v0, _mm256_mul_pd(d0, d0));
+        v1 = _mm256_add_pd(v1, _mm256_mul_pd(d1, d1));
+    }
+    _mm256_storeu_pd(lanes, _mm256_add_pd(v0, v1));
+    double var = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (int64_t i = n8; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+    const float inv = float(1.0 / __builtin_sqrt(var / double(n) + double(eps)));
+    const float m = float(mean);
+    const __m256 vm = _mm256_set1_ps(m), vi = _mm256_set1_ps(inv);
+    for (int64_t i = 0; i < n8; i += 8) {
+        const __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vi), _mm256_loadu_ps(w + i));
+        _mm256_storeu_ps(out + i, _mm256_add_ps(t, _mm256_loadu_ps(b + i)));
+    }
+    for (int64_t i = n8; i < n; ++i) out[i] = (x[i] - m) * inv * w[i] + b[i];
+}
+
+const KernelTable kTable = {KernelIsa::Avx2, "avx2",      gemv_f32,    gemv_f16, gemm_q8_0, quantize_q8_0, dequantize_f16,
+                            dequantize_q8_0, attn_scores, attn_values, softmax,  gelu,      nullptr,   layer_norm};
+
+}  // namespace
+
+const KernelTable* kernel_table_avx2() { return &kTable; }
+
+#else
+const KernelTable* kernel_table_avx2() { return nullptr; }
+#endif
+
+}  // namespace minigpt

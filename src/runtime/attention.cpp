@@ -1,0 +1,89 @@
+#include "runtime/attention.h"
+
+#include <cmath>
+#include <functional>
+#include <limits>
+
+#include "kernels/kernels.h"
+#include "util/thread_pool.h"
+
+namespace minigpt {
+
+namespace {
+
+// Runs fn(i0, i1) over the causal split of the n rows (see causal_rows).
+void for_rows(int64_t n, int64_t pos0, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
+    if (!pool || pool->size() == 1 || n < 16) {
+        fn(0, n);
+        return;
+    }
+    // A few ranges per thread, claimed dynamically, each with the same share of keys.
+    const int tasks = 4 * pool->size();
+    pool->for_each(tasks, [&](int64_t task, int) {
+        int64_t i0, i1;
+        causal_rows(n, pos0, int(task), tasks, &i0, &i1);
+        if (i0 < i1) fn(i0, i1);
+    });
+}
+
+}  // namespace
+
+void causal_rows(int64_t n, int64_t pos0, int index, int count, int64_t* begin, int64_t* end) {
+    // Keys visible to rows [0, i): pos0*i + i(i+1)/2. Boundary t/count of the
+    // total, solved for i and rounded to a multiple of 8 rows.
+    auto boundary = [&](int t) -> int64_t {
+        if (t <= 0) return 0;
+        if (t >= count) return n;
+        const double total = double(pos0) * double(n) + 0.5 * double(n) * double(n + 1);
+        const double target = total * t / count, b = double(pos0) + 0.5;
+        const double i = -b + std::sqrt(b * b + 2.0 * target);
+        const int64_t r = (int64_t(i + 0.5) + 4) / 8 * 8;
+        return r < 0 ? 0 : r > n ? n : r;
+    };
+    *begin = boundary(index);
+    *end = boundary(index + 1);
+}
+
+// Every query row, in a batch or alone, goes through the same kernels over
+// exactly the keys it sees, so a prompt's attention is bit-identical whether it
+// is run as one batch or token by token.
+
+void attention_scores(float* scores, const float* q, int64_t ldq, const float* k, int64_t n, int64_t pos0, int64_t hd,
+                      ThreadPool* pool) {
+    const int64_t T = pos0 + n;
+    const float scale = float(1.0 / std::sqrt(double(hd)));
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    const KernelTable& kt = kernels();
+    for_rows(n, pos0, pool, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* row = scores + i * T;
+            const int64_t visible = pos0 + i + 1;
+            kt.attn_scores(row, q + i * ldq, k, visible, hd, scale);
+            for (int64_t j = visible; j < T; ++j) row[j] = neg_inf;
+        }
+    });
+}
+
+void attention_softmax(float* scores, int64_t n, int64_t pos0, ThreadPool* pool) {
+    const int64_t T = pos0 + n;
+    const KernelTable& kt = kernels();
+    for_rows(n, pos0, pool, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            float* row = scores + i * T;
+            const int64_t visible = pos0 + i + 1;
+            kt.softmax(row, visible);
+            for (int64_t j = visible; j < T; ++j) row[j] = 0.0f;
+        }
+    });
+}
+
+void attention_values(float* z, int64_t ldz, const float* p, const float* v, int64_t n, int64_t pos0, int64_t hd,
+                      ThreadPool* pool) {
+    const int64_t T = pos0 + n;
+    const KernelTable& kt = kernels();
+    for_rows(n, pos0, pool, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) kt.attn_values(z + i * ldz, p + i * T, v, pos0 + i + 1, hd);
+    });
+}
+
+}  // namespace minigpt
