@@ -18,15 +18,26 @@ TEST_SRCS := $(wildcard tests/unit/*.cpp)
 # $(call objs,DIR,SRCS)
 objs = $(patsubst %.cpp,$(1)/obj/%.o,$(2))
 
-DEPS_STAMP := $(BUILD)/.deps-ok
+# Every core unless -j is given: a fresh `make run` compiles in parallel.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
+
+# Building and running need only the compiler and the libraries (make, make run);
+# the tests, fuzzing and benchmarks also need the reference engines (make deps).
+DEPS_STAMP      := $(BUILD)/.deps-ok
+TEST_DEPS_STAMP := $(BUILD)/.test-deps-ok
 
 .PHONY: all deps run test unit asan bench fuzz fuzz-build clean model
 all: $(BUILD)/minigpt
 
-deps: $(DEPS_STAMP)
+deps: $(TEST_DEPS_STAMP)
 $(DEPS_STAMP): scripts/install_deps.sh
 	@bash scripts/install_deps.sh
 	@mkdir -p $(BUILD) && touch $@
+$(TEST_DEPS_STAMP): scripts/install_deps.sh
+	@bash scripts/install_deps.sh --test
+	@mkdir -p $(BUILD) && touch $@ $(DEPS_STAMP)
 
 # ---- release build --------------------------------------------------------
 $(BUILD)/obj/%.o: %.cpp | $(DEPS_STAMP)
@@ -84,6 +95,7 @@ $(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 .SECONDARY: $(patsubst %,$(FUZZ)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
 $(FUZZ)/corpus/cli.dict: tests/fuzz/make_corpus.py
 	$(PYTHON) tests/fuzz/make_corpus.py $(FUZZ)/corpus
+fuzz-build: | $(TEST_DEPS_STAMP)
 fuzz-build: $(addprefix $(FUZZ)/fuzz_,$(FUZZ_TARGETS)) $(FUZZ)/corpus/cli.dict
 fuzz: fuzz-build
 	bash tests/fuzz/run.sh $(FUZZ) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
@@ -91,14 +103,14 @@ fuzz: fuzz-build
 # ---- tests ------------------------------------------------------------------
 # tests/run.py runs the doctest unit tests, the Python tests and the end-to-end
 # tests against one build and prints a final "N passed, N failed" line.
-test: $(BUILD)/minigpt $(BUILD)/unit_tests
+test: $(BUILD)/minigpt $(BUILD)/unit_tests | $(TEST_DEPS_STAMP)
 	$(PYTHON) scripts/check_includes.py
 	$(PYTHON) tests/run.py --build $(BUILD)
 
 unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
-asan: $(ASAN)/minigpt $(ASAN)/unit_tests
+asan: $(ASAN)/minigpt $(ASAN)/unit_tests | $(TEST_DEPS_STAMP)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(PYTHON) tests/run.py --build $(ASAN) --sanitized
 
@@ -113,5 +125,5 @@ clean:
 # llama-bench's protocol on GPT-2-124M-shaped models (f32, f16, q8_0; 1 and 2
 # threads), llama.cpp interleaved when scripts/llama is installed; the report
 # (machine, table, tokenizer speed, peak memory) also goes to build/bench.md.
-bench: $(BUILD)/minigpt
+bench: $(BUILD)/minigpt | $(TEST_DEPS_STAMP)
 	$(BUILD)/minigpt bench -o $(BUILD)/bench.md
