@@ -69,8 +69,31 @@ std::string colormap(double t) {
     return buf;
 }
 
+std::string colormap_diverging(double t) {
+    // ColorBrewer RdBu (reversed: blue low, red high) at seven stops.
+    static const int stops[7][3] = {{33, 102, 172},  {103, 169, 207}, {209, 229, 240}, {247, 247, 247},
+                                    {253, 219, 199}, {239, 138, 98},  {178, 24, 43}};
+    if (!(t >= 0)) t = 0;
+    if (t > 1) t = 1;
+    const double x = t * 6;
+    const int i = std::min(5, int(x));
+    const double f = x - i;
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]))),
+                  int(std::lround(stops[i][1] + f * (stops[i + 1][1] - stops[i][1]))),
+                  int(std::lround(stops[i][2] + f * (stops[i + 1][2] - stops[i][2]))));
+    return buf;
+}
+
 SvgPanel render_heatmap(const SvgHeatmap& h) {
     double lo = h.vmin, hi = h.vmax;
+    if (lo == hi && h.diverging) {
+        double m = 0;
+        for (double v : h.values)
+            if (!std::isnan(v)) m = std::max(m, std::fabs(v));
+        lo = -(m > 0 ? m : 1), hi = -lo;
+    }
+    const auto colour_of = [&](double t) { return h.diverging ? colormap_diverging(t) : colormap(t); };
     if (lo == hi) {
         lo = std::numeric_limits<double>::infinity();
         hi = -lo;
@@ -113,7 +136,7 @@ SvgPanel render_heatmap(const SvgHeatmap& h) {
             const double v = h.values[size_t(i * h.cols + j)];
             double t = (v - lo) / (hi - lo);
             if (h.reverse) t = 1 - t;
-            const std::string colour = std::isnan(v) ? "#cccccc" : colormap(t);
+            const std::string colour = std::isnan(v) ? "#cccccc" : colour_of(t);
             const std::string name = h.cell_labels.empty()
                                          ? (h.row_labels.empty() ? std::to_string(i) : h.row_labels[size_t(i)]) + ", " +
                                                (h.col_labels.empty() ? std::to_string(j) : h.col_labels[size_t(j)])
@@ -123,7 +146,7 @@ SvgPanel render_heatmap(const SvgHeatmap& h) {
                  xml_escape(name + ": " + num(v)) + "</title></rect>\n";
             if (h.show_values && !std::isnan(v))
                 b += text(left + (double(j) + 0.5) * c, top + (double(i) + 0.5) * c + 3, short_num(v),
-                          t > 0.6 ? "font-size=\"8\" text-anchor=\"middle\" fill=\"#000\""
+                          (h.diverging ? std::fabs(t - 0.5) < 0.3 : t > 0.6) ? "font-size=\"8\" text-anchor=\"middle\" fill=\"#000\""
                                   : "font-size=\"8\" text-anchor=\"middle\" fill=\"#fff\"");
         }
     // Colour bar.
@@ -132,12 +155,13 @@ SvgPanel render_heatmap(const SvgHeatmap& h) {
     const std::string gid = "cbar" + std::to_string(++gradients);
     b += "<defs><linearGradient id=\"" + gid + "\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
     for (int k = 0; k <= 8; ++k)
-        b += "<stop offset=\"" + fmt("%.3f", k / 8.0) + "\" stop-color=\"" + colormap(h.reverse ? 1 - k / 8.0 : k / 8.0) + "\"/>";
+        b += "<stop offset=\"" + fmt("%.3f", k / 8.0) + "\" stop-color=\"" + colour_of(h.reverse ? 1 - k / 8.0 : k / 8.0) + "\"/>";
     b += "</linearGradient></defs>\n";
     b += "<rect x=\"" + fmt("%.1f", bx) + "\" y=\"" + fmt("%.1f", top) + "\" width=\"10\" height=\"" + fmt("%.1f", bh) +
          "\" fill=\"url(#" + gid + ")\"/>\n";
     b += text(bx + 13, top + 8, num(hi), "font-size=\"9\"");
     b += text(bx + 13, top + bh, num(lo), "font-size=\"9\"");
+    if (h.diverging) b += text(bx + 13, top + bh / 2 + 3, num((lo + hi) / 2), "font-size=\"9\"");
     p.height = std::max(p.height, top + bh + 12);
     return p;
 }

@@ -19,6 +19,9 @@ struct SvgHeatmap {
     int cell = 18;                          // cell size in px
     bool show_values = false;               // write each value in its cell
     bool reverse = false;                   // dark = high instead of bright = high
+    // Signed values: blue (negative) - white (0) - red (positive), the scale
+    // symmetric about 0 (±max |value| unless vmin/vmax are given).
+    bool diverging = false;
 };
 
 struct SvgLineChart {
@@ -44,6 +47,8 @@ std::string svg_document(const std::vector<SvgPanel>& panels, const std::string&
 
 // Viridis-like colour for t in [0, 1], "#rrggbb".
 std::string colormap(double t);
+// Blue - white - red for t in [0, 1] (0.5 = white), "#rrggbb".
+std::string colormap_diverging(double t);
 // &, <, >, " escaped for SVG text and attributes.
 std::string xml_escape(const std::string& s);
 
