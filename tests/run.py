@@ -1,65 +1,400 @@
 #!/usr/bin/env python3
 """Runs every test suite against one build and prints one closing line.
 
-Suites: the doctest unit tests (build/unit_tests), the Python tests of the
+Suites: the doctest unit tests (BUILD/unit_tests), the Python tests of the
 scripts (tests/python/test_*.py) and the end-to-end tests that drive the
 binary (tests/e2e/test_*.py). Each suite's own output is shown; the last line
-is "N passed, N failed" summed over all of them.
+is "N passed, N failed, N skipped" summed over all of them, and the exit
+status is 1 when anything failed.
+
+How tests are counted (each test exactly once):
+  - a test method counts once: passed, failed (an assertion), errored (any
+    other exception, in the test, its setUp or its tearDown) or skipped;
+  - a method that uses self.subTest counts as its subtests, each one a test
+    (passed, failed, errored or skipped), plus one more if its body outside
+    the subtests failed, errored or skipped;
+  - a class whose setUpClass raises SkipTest counts each of its tests as
+    skipped; a setUpClass (or setUpModule) that raises anything else counts
+    each of its tests as errored; an error in tearDownClass / tearDownModule
+    counts as one more error;
+  - an expected failure (@unittest.expectedFailure) that fails counts as
+    passed; one that passes counts as failed;
+  - a module that cannot be imported counts as one error;
+  - the doctest binary: its own test-case counts, plus one failure when it
+    exits non-zero with no failed test case (a sanitizer report at exit).
+Errors are part of "failed" on the last line (the line before it splits them).
+
+Every suite runs under a timeout (the unit-test binary as a whole, each Python
+test module in a process of its own): a suite that hangs is killed, named, and
+every test of it that had not reported counts as failed.
 
 Environment given to the Python suites:
-  MINIGPT_BIN    path of the minigpt binary under test
-  MINIGPT_BUILD  the build folder
+  MINIGPT_BIN       path of the minigpt binary under test
+  MINIGPT_BUILD     the build folder
   MINIGPT_SANITIZED=1 when the build is the ASan/UBSan one (slow tests may shrink)
+  MINIGPT_TEST_TMP  a scratch folder shared by the modules of this run (the e2e
+                    helpers cache their tiny models there), removed at the end
 """
-import argparse, os, re, subprocess, sys, unittest, time
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from unittest.case import _SubTest
+from unittest.suite import _ErrorHolder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KINDS = ("passed", "failed", "errors", "skipped")
+# Timeouts in seconds. Measured with make test on the 2-core machine (Debian 12, AMD
+# EPYC VM): unit tests ~40 s, the slowest module (e2e/test_llama_interop.py) ~200 s;
+# the sanitized build is 3-10x slower, hence the factor.
+UNIT_TIMEOUT = 600
+MODULE_TIMEOUT = 900
+SANITIZED_FACTOR = 3
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def new_counts():
+    return dict.fromkeys(KINDS, 0)
+
+
+def add_counts(into, other):
+    for k in KINDS:
+        into[k] += other.get(k, 0)
+    return into
+
+
+def summary_line(c):
+    """The closing line CI parsers read: errors are counted as failures."""
+    return f"{c['passed']} passed, {c['failed'] + c['errors']} failed, {c['skipped']} skipped"
+
+
+def iter_tests(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from iter_tests(t)
+        else:
+            yield t
+
+
+def _class_key(test):
+    cls = type(test)
+    return f"{cls.__module__}.{cls.__qualname__}", cls.__module__
+
+
+class CountingResult(unittest.TextTestResult):
+    """A TextTestResult (same printed output) that counts each test once, as the
+    module docstring says. `planned` are the tests the suite holds, so tests that
+    never start (their class's or module's setup failed) are still counted."""
+    RANK = {"passed": 0, "skipped": 1, "failed": 2, "errors": 3}
+
+    def __init__(self, stream, descriptions, verbosity, planned=(), on_change=None):
+        super().__init__(stream, descriptions, verbosity)
+        self.planned = {t.id(): _class_key(t) for t in planned}
+        self.counts = new_counts()
+        self.reported = set()       # ids of planned tests already counted
+        self.setup_failed = {}      # class or module name -> ("skipped" | "errors", description)
+        self.problems = []          # ids (and descriptions) of what failed, for the summary
+        self.on_change = on_change  # called after each test is counted
+        self._own = self._subs = None
+
+    # -- per test ------------------------------------------------------------
+    def startTest(self, test):
+        super().startTest(test)
+        self._own, self._subs = None, []
+
+    def _set_own(self, kind):
+        if self._own is None or self.RANK[kind] > self.RANK[self._own]:
+            self._own = kind
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._set_own("passed")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._set_own("failed")
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        if isinstance(test, _ErrorHolder):
+            self._level_outcome(test.description, "errors")
+        else:
+            self._set_own("errors")
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        if isinstance(test, _SubTest):
+            self._subs.append(("skipped", test.id()))
+        elif isinstance(test, _ErrorHolder):
+            self._level_outcome(test.description, "skipped", reason)
+        else:
+            self._set_own("skipped")
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._set_own("passed")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._set_own("failed")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is None:
+            kind = "passed"
+        else:
+            kind = "failed" if issubclass(err[0], test.failureException) else "errors"
+        self._subs.append((kind, subtest.id()))
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        tid = test.id()
+        if self._subs:
+            outcomes = list(self._subs)
+            if self._own in ("failed", "errors", "skipped"):
+                outcomes.append((self._own, tid))
+        else:
+            # No outcome at all cannot happen with unittest's TestCase; count it as an error.
+            outcomes = [(self._own or "errors", tid)]
+        for kind, name in outcomes:
+            self._count(kind, name)
+        self.reported.add(tid)
+        self._own = self._subs = None
+        if self.on_change:
+            self.on_change(self)
+
+    def _count(self, kind, name, n=1):
+        self.counts[kind] += n
+        if kind in ("failed", "errors"):
+            self.problems.append(f"{kind[:-1] if kind == 'errors' else 'failed'}: {name}")
+
+    # -- class and module level ------------------------------------------------
+    def _level_outcome(self, description, kind, reason=""):
+        m = re.match(r"(\w+) \((.*)\)$", description)
+        what, owner = (m.group(1), m.group(2)) if m else (description, "")
+        if what in ("setUpClass", "setUpModule"):
+            self.setup_failed.setdefault(owner, (kind, description + (f": {reason}" if reason else "")))
+        elif kind == "errors":  # tearDownClass, tearDownModule, class or module cleanups
+            self._count("errors", description)
+            if self.on_change:
+                self.on_change(self)
+
+    def finish(self):
+        """Counts the planned tests that never ran; returns the counts."""
+        for tid, (cls, module) in self.planned.items():
+            if tid in self.reported:
+                continue
+            kind, why = self.setup_failed.get(cls) or self.setup_failed.get(module) or \
+                ("errors", "never ran (the run stopped early)")
+            self._count(kind, f"{tid} ({why})")
+            self.reported.add(tid)
+        return self.counts
+
+    def state(self, done):
+        return {"counts": self.counts, "planned": len(self.planned), "reported": len(self.reported),
+                "problems": self.problems, "done": done}
+
+
+def run_suite(suite, stream=sys.stdout, verbosity=2, on_change=None):
+    """Runs a unittest suite in this process; returns its CountingResult (finished)."""
+    if not hasattr(stream, "writeln"):
+        stream = unittest.runner._WritelnDecorator(stream)
+    result = CountingResult(stream, True, verbosity, planned=list(iter_tests(suite)), on_change=on_change)
+    result.startTestRun()
+    try:
+        suite(result)
+    finally:
+        result.stopTestRun()
+    result.printErrors()
+    result.finish()
+    return result
+
+
+def load_module_tests(path, pattern=None):
+    """The tests of one test_*.py file, imported as the top-level module of its folder
+    (as `unittest discover -t FOLDER` does); an import error becomes one erroring test."""
+    loader = unittest.TestLoader()
+    if pattern:
+        loader.testNamePatterns = [f"*{pattern}*"]
+    folder = os.path.dirname(os.path.abspath(path))
+    return loader.discover(folder, pattern=os.path.basename(path), top_level_dir=folder)
+
+
+def _write_json(path, obj):
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def worker(path, result_file, pattern):
+    """Child process: runs one module, keeping result_file up to date after each test."""
+    suite = load_module_tests(path, pattern)
+    result = run_suite(suite, on_change=lambda r: _write_json(result_file, r.state(False)))
+    _write_json(result_file, result.state(True))
+    return 0
+
+
+def run_module(path, timeout, pattern=None, label=None, output=None):
+    """Runs one test module in a child process under a timeout. Returns (counts,
+    problems). A module that hangs or dies is named, and its tests that had not
+    reported count as failed. output: where the module's own output goes (default ours)."""
+    label = label or os.path.relpath(path, ROOT)
+    say = print if output is None else (lambda *a, **k: None)
+    fd, result_file = tempfile.mkstemp(prefix="minigpt_run_", suffix=".json")
+    os.close(fd)
+    os.unlink(result_file)
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", path, "--result", result_file]
+    if pattern:
+        cmd += ["-k", pattern]
+    t0 = time.monotonic()
+    sys.stdout.flush()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=output, stderr=output, start_new_session=True)  # own group: a timeout kills its children too
+    why = None
+    try:
+        rc = proc.wait(timeout=timeout)
+        if rc != 0:
+            why = f"exited with status {rc} before finishing"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        why = f"timed out after {timeout:.0f} s and was killed"
+    state = None
+    if os.path.exists(result_file):
+        with open(result_file) as f:
+            state = json.load(f)
+        os.unlink(result_file)
+    counts, problems = new_counts(), []
+    if state:
+        add_counts(counts, state["counts"])
+        problems += state["problems"]
+    if state is None or not state["done"]:
+        why = why or "stopped without reporting"
+        planned = load_planned_count(path, pattern)
+        missing = max(planned - (state["reported"] if state else 0), 0)
+        counts["failed"] += max(missing, 1)
+        msg = f"{label} {why}: {missing} of its {planned} tests had not finished (counted as failed)"
+        problems.append(f"failed: {msg}")
+        say(f"\n== {msg}", flush=True)
+    say(f"-- {label}: {summary_line(counts)} ({time.monotonic() - t0:.0f} s)", flush=True)
+    return counts, problems
+
+
+def load_planned_count(path, pattern):
+    try:
+        return sum(1 for _ in iter_tests(load_module_tests(path, pattern)))
+    except Exception:  # noqa: BLE001 - only a count for the message
+        return 0
+
+
+def run_unit_tests(exe, timeout):
+    """The doctest binary, under a timeout. Returns (counts, problems)."""
+    counts, problems = new_counts(), []
+    print(f"== unit tests ({exe})", flush=True)
+    if not os.path.isfile(exe):
+        problems.append(f"failed: {exe} does not exist (build it: make)")
+        counts["failed"] += 1
+        print(problems[-1])
+        return counts, problems
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, errors="replace", timeout=timeout)
+        out, err, rc = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        def text(b):
+            return (b.decode(errors="replace") if isinstance(b, bytes) else b) or ""
+        out, err, rc = text(e.stdout), text(e.stderr), None
+    sys.stdout.write(out[-20000:])
+    sys.stderr.write(err[-20000:])
+    m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped", out)
+    if m and rc is not None:
+        counts["passed"] += int(m.group(2))
+        counts["failed"] += int(m.group(3))
+        counts["skipped"] += int(m.group(4))
+        if int(m.group(3)):
+            problems.append(f"failed: {int(m.group(3))} unit test case(s) (see the doctest output above)")
+    if rc is None or not m:
+        n = unit_test_count(exe)
+        why = f"timed out after {timeout:.0f} s and was killed" if rc is None else f"exited with status {rc} " \
+              "without a doctest summary (a crash or a sanitizer abort)"
+        counts["failed"] += max(n, 1)
+        problems.append(f"failed: unit tests ({exe}) {why}: its {n} test cases counted as failed")
+    elif rc != 0 and int(m.group(3)) == 0:
+        counts["failed"] += 1  # a sanitizer report at exit, or a crash after the summary
+        problems.append(f"failed: unit tests ({exe}) exited with status {rc} although no test case failed")
+    if problems:
+        print("\n== " + problems[-1], flush=True)
+    print(f"-- unit tests: {summary_line(counts)} ({time.monotonic() - t0:.0f} s)", flush=True)
+    return counts, problems
+
+
+def unit_test_count(exe):
+    try:
+        p = subprocess.run([exe, "--count"], capture_output=True, text=True, timeout=60)
+        m = re.search(r"unskipped test cases passing the current filters:\s*(\d+)", p.stdout)
+        return int(m.group(1)) if m else 0
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--sanitized", action="store_true")
     ap.add_argument("-k", dest="pattern", default=None, help="only Python tests whose id contains this")
-    args = ap.parse_args()
+    ap.add_argument("--unit-tests", default=None, help="the doctest binary (default BUILD/unit_tests)")
+    ap.add_argument("--suites", nargs="*", default=None,
+                    help="folders of Python test modules (default tests/python tests/e2e)")
+    ap.add_argument("--unit-timeout", type=float, default=None, help=f"seconds (default {UNIT_TIMEOUT})")
+    ap.add_argument("--module-timeout", type=float, default=None, help=f"seconds (default {MODULE_TIMEOUT})")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.result, args.pattern)
+
     build = os.path.abspath(args.build)
     os.environ["MINIGPT_BIN"] = os.path.join(build, "minigpt")
     os.environ["MINIGPT_BUILD"] = build
+    factor = SANITIZED_FACTOR if args.sanitized else 1
     if args.sanitized:
         os.environ["MINIGPT_SANITIZED"] = "1"
+    unit_timeout = args.unit_timeout or UNIT_TIMEOUT * factor
+    module_timeout = args.module_timeout or MODULE_TIMEOUT * factor
+    scratch = tempfile.mkdtemp(prefix="minigpt_tests_")
+    os.environ["MINIGPT_TEST_TMP"] = scratch
 
-    passed = failed = skipped = 0
+    total, problems = new_counts(), []
     t0 = time.time()
-    # 1. doctest
-    exe = os.path.join(build, "unit_tests")
-    print(f"== unit tests ({exe})", flush=True)
-    proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout[-20000:]); sys.stderr.write(proc.stderr[-20000:])
-    m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped", proc.stdout)
-    if m:
-        passed += int(m.group(2)); failed += int(m.group(3)); skipped += int(m.group(4))
-    if proc.returncode != 0 and (not m or int(m.group(3)) == 0):
-        failed += 1  # crashed or sanitizer abort
-        print(f"unit_tests exited with {proc.returncode}")
-
-    # 2. Python suites (scripts, then end-to-end through the binary)
-    for suite in ("python", "e2e"):
-        d = os.path.join(ROOT, "tests", suite)
-        print(f"== {suite} tests ({d})", flush=True)
-        loader = unittest.TestLoader()
-        if args.pattern:
-            loader.testNamePatterns = [f"*{args.pattern}*"]
-        tests = loader.discover(d, pattern="test_*.py", top_level_dir=d)
-        res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(tests)
-        n_fail = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
-        n_skip = len(res.skipped)
-        passed += res.testsRun - n_fail - n_skip
-        failed += n_fail
-        skipped += n_skip
+    try:
+        c, p = run_unit_tests(args.unit_tests or os.path.join(build, "unit_tests"), unit_timeout)
+        add_counts(total, c)
+        problems += p
+        suites = args.suites if args.suites is not None else [os.path.join(ROOT, "tests", s) for s in ("python", "e2e")]
+        for d in suites:
+            print(f"== {os.path.relpath(d, ROOT)} tests ({d})", flush=True)
+            for path in sorted(glob.glob(os.path.join(d, "test_*.py"))):
+                c, p = run_module(path, module_timeout, args.pattern)
+                add_counts(total, c)
+                problems += p
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     print(f"\n(total {time.time() - t0:.0f} s)")
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    if problems:
+        print(f"{len(problems)} problem(s):")
+        for line in problems:
+            print(f"  {line}")
+    print(f"({total['failed']} failures and {total['errors']} errors make up the failed count)")
+    print(summary_line(total))
+    return 1 if total["failed"] or total["errors"] else 0
 
 
 if __name__ == "__main__":
