@@ -1,26 +1,16 @@
 #include "tokenizer/gpt2_files.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "tokenizer/gpt2_bpe.h"
 #include "tokenizer/gpt2_byte_map.h"
+#include "util/read_file.h"
 
 namespace minigpt {
 
 namespace {
-
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(path + ": cannot open for reading");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw std::runtime_error(path + ": read error");
-    return ss.str();
-}
 
 // A JSON reader for exactly one shape: an object whose values are integers.
 class VocabJsonParser {

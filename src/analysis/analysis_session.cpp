@@ -1,10 +1,9 @@
 #include "analysis/analysis_session.h"
 
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
 #include "eval/text_windows.h"
+#include "util/read_file.h"
 
 namespace minigpt {
 
@@ -26,11 +25,7 @@ void AnalysisSession::begin(Transformer& tf, const std::vector<int32_t>& prompt)
             std::vector<int32_t> ref = prompt;
             int32_t bos = -1;
             if (!opt_.mean_file.empty()) {
-                std::ifstream in(opt_.mean_file, std::ios::binary);
-                if (!in) throw std::runtime_error(opt_.mean_file + ": cannot open (--mean-file)");
-                std::ostringstream text;
-                text << in.rdbuf();
-                ref = tok_.encode(text.str());
+                ref = tok_.encode(read_file(opt_.mean_file, "--mean-file"));
                 if (tok_.add_bos() && tok_.bos_id() >= 0) bos = tok_.bos_id();
                 if (ref.empty()) throw std::runtime_error(opt_.mean_file + ": the text has no tokens (--mean-file)");
             }

@@ -1,18 +1,61 @@
 #include "util/read_file.h"
 
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstring>
+#include <new>
 #include <stdexcept>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace minigpt {
 
-std::string read_file(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(path + ": cannot open for reading");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    if (f.bad()) throw std::runtime_error(path + ": read error");
-    return ss.str();
+namespace {
+
+[[noreturn]] void fail(const std::string& name, const std::string& why, const std::string& option) {
+    throw std::runtime_error(name + ": cannot read: " + why + (option.empty() ? "" : " (" + option + ")"));
+}
+
+// Reads fd to its end. POSIX read() rather than an ifstream: its errno says why
+// (EISDIR, EACCES, EIO), which the message passes on.
+std::string read_all(int fd, const std::string& name, const std::string& option) {
+    std::string out;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        try {
+            out.reserve(size_t(st.st_size));
+        } catch (const std::bad_alloc&) {  // a huge (or sparse) file: say so rather than std::bad_alloc
+            fail(name, std::to_string(st.st_size) + " bytes do not fit in memory", option);
+        }
+    }
+    char buf[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) {
+            out.append(buf, size_t(n));
+        } else if (n == 0) {
+            return out;
+        } else if (errno != EINTR) {
+            fail(name, std::strerror(errno), option);
+        }
+    }
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path, const std::string& option) {
+    if (path == "-") return read_all(STDIN_FILENO, "standard input", option);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(path, std::strerror(errno), option);
+    try {
+        std::string out = read_all(fd, path, option);
+        ::close(fd);
+        return out;
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
 }
 
 }  // namespace minigpt
