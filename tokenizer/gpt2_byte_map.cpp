@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "tokenizer/unicode_categories.h"
+#include "util/utf8.h"
 
 namespace minigpt {
 
@@ -30,24 +30,6 @@ const ByteMap& byte_map() {
 }  // namespace
 
 uint32_t gpt2_byte_to_code_point(uint8_t b) { return byte_map().to_cp[b]; }
-
-void append_utf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-        out->push_back(char(cp));
-    } else if (cp < 0x800) {
-        out->push_back(char(0xC0 | (cp >> 6)));
-        out->push_back(char(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-        out->push_back(char(0xE0 | (cp >> 12)));
-        out->push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-        out->push_back(char(0x80 | (cp & 0x3F)));
-    } else {
-        out->push_back(char(0xF0 | (cp >> 18)));
-        out->push_back(char(0x80 | ((cp >> 12) & 0x3F)));
-        out->push_back(char(0x80 | ((cp >> 6) & 0x3F)));
-        out->push_back(char(0x80 | (cp & 0x3F)));
-    }
-}
 
 std::string gpt2_bytes_to_token_text(std::string_view bytes) {
     std::string text;

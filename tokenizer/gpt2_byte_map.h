@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/utf8.h"  // append_utf8, for the vocab.json reader
+
 namespace minigpt {
 
 // The code point that stands for byte b.
@@ -19,8 +21,5 @@ std::string gpt2_bytes_to_token_text(std::string_view bytes);
 // Token text -> raw bytes. False (and *bytes unspecified) when the text is not
 // valid UTF-8 or holds a character outside the 256 mapped ones.
 bool gpt2_token_text_to_bytes(std::string_view text, std::string* bytes);
-
-// Appends the UTF-8 encoding of a scalar value.
-void append_utf8(uint32_t cp, std::string* out);
 
 }  // namespace minigpt

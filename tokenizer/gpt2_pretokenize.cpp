@@ -1,5 +1,7 @@
 #include "tokenizer/gpt2_pretokenize.h"
 
+#include "util/utf8.h"
+
 namespace minigpt {
 
 Gpt2PreTokenizer::Char Gpt2PreTokenizer::char_at(size_t pos) const {

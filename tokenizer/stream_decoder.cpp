@@ -1,39 +1,13 @@
 // StreamDecoder: hands out text as soon as it is complete UTF-8.
 #include "tokenizer/tokenizer.h"
 
-#include "tokenizer/unicode_categories.h"
+#include "util/utf8.h"
 
 namespace minigpt {
 
 namespace {
 
 const char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length of the UTF-8 sequence a lead byte announces (0: not a lead byte).
-size_t sequence_length(unsigned char b) {
-    if (b < 0x80) return 1;
-    if (b >= 0xC2 && b <= 0xDF) return 2;
-    if (b >= 0xE0 && b <= 0xEF) return 3;
-    if (b >= 0xF0 && b <= 0xF4) return 4;
-    return 0;
-}
-
-// True when s (shorter than the sequence its first byte announces) could still
-// become a valid sequence: it is a prefix of some valid encoding.
-bool is_incomplete_prefix(const unsigned char* s, size_t n) {
-    const size_t want = sequence_length(s[0]);
-    if (want <= n || want == 0) return false;
-    for (size_t i = 1; i < n; ++i) {
-        if ((s[i] & 0xC0) != 0x80) return false;
-    }
-    if (n >= 2) {  // the second byte range rules out overlongs, surrogates and > U+10FFFF
-        const unsigned char b0 = s[0], b1 = s[1];
-        if ((b0 == 0xE0 && b1 < 0xA0) || (b0 == 0xED && b1 > 0x9F) || (b0 == 0xF0 && b1 < 0x90) ||
-            (b0 == 0xF4 && b1 > 0x8F))
-            return false;
-    }
-    return true;
-}
 
 // Appends s[0..n) with every invalid byte replaced by U+FFFD. If `hold_tail`,
 // a valid but unfinished sequence at the very end is not consumed; returns the
@@ -47,7 +21,7 @@ size_t append_valid(const std::string& s, bool hold_tail, std::string* out) {
         const size_t len = decode_utf8(p + i, n - i, &cp);
         if (cp != kInvalidByte) {
             out->append(s, i, len);
-        } else if (hold_tail && is_incomplete_prefix(p + i, n - i)) {
+        } else if (hold_tail && utf8_incomplete_prefix(p + i, n - i)) {
             break;
         } else {
             out->append(kReplacement);

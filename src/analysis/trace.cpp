@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "util/json.h"
+#include "util/utf8.h"
 
 namespace minigpt {
 
@@ -50,31 +51,6 @@ void append_number(std::string& out, double x) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.7g", x);
     out += buf;
-}
-
-// True when s is well-formed UTF-8 (no stray continuation bytes, truncated or
-// overlong sequences, surrogates, or code points past U+10FFFF).
-bool valid_utf8(const std::string& s) {
-    for (size_t i = 0; i < s.size();) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        size_t n;
-        uint32_t cp;
-        if (c < 0x80) n = 1, cp = c;
-        else if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1Fu;
-        else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0Fu;
-        else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07u;
-        else return false;
-        if (i + n > s.size()) return false;
-        for (size_t k = 1; k < n; ++k) {
-            const unsigned char b = static_cast<unsigned char>(s[i + k]);
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3Fu);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += n;
-    }
-    return true;
 }
 
 }  // namespace

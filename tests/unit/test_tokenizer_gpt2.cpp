@@ -23,6 +23,7 @@
 #include "tokenizer/gpt2_pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_categories.h"
+#include "util/utf8.h"
 
 using namespace minigpt;
 
