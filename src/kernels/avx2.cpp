@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C kernels (no AVX-512, no VNNI), compiled for those
 // instructions whatever the build flags; kernels.cpp selects them on a CPU
 // without AVX-512, and the tests force them on one with it. Internal linkage
-// only, for the reason given in kernels_avx512.cpp.
+// only, for the reason given in avx512.cpp.
 #if defined(__x86_64__)
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>

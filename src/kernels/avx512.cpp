@@ -17,7 +17,7 @@ namespace minigpt {
 
 #if defined(__x86_64__)
 namespace avx512 {
-// kernels_avx512_gemm.cpp
+// avx512_gemm.cpp
 void gemm(float* c, int64_t ldc, const float* a, int64_t lda, int64_t n, const uint8_t* w, int64_t ld, bool w_f16,
           int64_t rows, int64_t k, float* pack);
 }  // namespace avx512

@@ -18,7 +18,7 @@
 
 namespace minigpt {
 
-// Defined in kernels_avx512.cpp / kernels_avx2.cpp (null off x86-64).
+// Defined in avx512.cpp / avx2.cpp (null off x86-64).
 const KernelTable* kernel_table_avx512();
 const KernelTable* kernel_table_avx2();
 

@@ -3,9 +3,11 @@
 // attention (dot products, weighted sums, exp). Each kernel has a plain scalar
 // twin in kernels.cpp that the tests use as the reference.
 //
-// The kernels exist once per instruction set (kernels_avx512.cpp,
-// kernels_avx2.cpp, both compiled from kernels_simd.h) and the best one the
-// CPU supports is chosen at run time; tests force each in turn.
+// The kernels exist once per instruction set, each written out in its own file
+// with that file's intrinsics: avx512.cpp (plus avx512_gemm.cpp, the prefill
+// GEMM) and avx2.cpp, each compiled for its instructions whatever the build
+// flags (#pragma GCC target), and the scalar twins in kernels.cpp. The best
+// table the CPU supports is chosen at run time; tests force each in turn.
 //
 // q8_0 weights: like llama.cpp, the activation vector is quantized to q8_0
 // once per matrix-vector product (blocks of 32, d = max|x|/127 stored as f16,
@@ -70,7 +72,7 @@ struct KernelTable {
     void (*gemm)(float* c, int64_t ldc, const float* a, int64_t lda, int64_t n, const uint8_t* w, int64_t ld, bool w_f16,
                  int64_t rows, int64_t k, float* pack);
     // out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i] over one row of n,
-    // mean and biased variance accumulated in double (as ops.h layer_norm).
+    // mean and biased variance accumulated in double.
     void (*layer_norm)(float* out, const float* x, int64_t n, const float* w, const float* b, float eps);
 };
 

@@ -1,5 +1,11 @@
-// Element-wise and row-wise kernels of the GPT-2 forward pass. Each states the
-// shapes it works on and the formula it computes. All f32, row-major.
+// Element-wise and row-wise kernels of the GPT-2 forward pass, in the shapes the
+// model code works with. Each states the shapes it works on and the formula it
+// computes. All f32, row-major.
+//
+// LayerNorm, GELU and softmax are written once per instruction set in the
+// KernelTable (kernels.h): the scalar twins in kernels.cpp are the reference,
+// the AVX2 / AVX-512 versions are tested against them (tests/unit/test_kernels.cpp).
+// The functions here run the table in use, kernels(), as the forward pass does.
 #pragma once
 #include <cstdint>
 
@@ -13,9 +19,6 @@ void layer_norm(float* out, const float* x, int64_t rows, int64_t dim, const Vec
 
 // x = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   GPT-2's GELU ("gelu_new"), in place.
 void gelu(float* x, int64_t n);
-
-// x[r, :] += b[:] for r < rows; x: (rows, dim)
-void add_bias(float* x, int64_t rows, int64_t dim, const float* b);
 
 // y[i] += x[i]
 void add(float* y, const float* x, int64_t n);

@@ -110,7 +110,7 @@ void linear(float* out, const float* in, int64_t n, const Matrix& w, const Vecto
     if ((own_gemm || w.type != DType::F32) && scratch.tiles.size() < tile_size * size_t(threads))
         scratch.tiles.resize(tile_size * size_t(threads));
     if (own_gemm) {
-        // Our AVX-512 GEMM (kernels_avx512_gemm.cpp), W's rows in ranges of whole 32-row panels.
+        // Our AVX-512 GEMM (kernels/avx512_gemm.cpp), W's rows in ranges of whole 32-row panels.
         for_row_ranges(pool, rows, 32, [&](int64_t r0, int64_t r1, int thread) {
             kt.gemm(out + r0, rows, in, cols, n, w.row(r0), w.row_bytes(), w.type == DType::F16, r1 - r0, cols,
                     scratch.tiles.data() + tile_size * size_t(thread));
