@@ -11,7 +11,9 @@ CXXFLAGS := $(STD) $(OPT) $(WARN) -g -fno-math-errno -pthread
 CPPFLAGS := -Isrc -I. -MMD -MP
 LDLIBS   := -lopenblas -lsentencepiece -lpthread
 
-LIB_SRCS  := $(filter-out src/cli/%,$(wildcard src/*/*.cpp)) $(wildcard tokenizer/*.cpp)
+# The viewer page (viewer/*) as two C++ strings, generated into the build folder (rule below).
+VIEWER_GEN := $(BUILD)/gen/viewer/assets_head.cpp $(BUILD)/gen/viewer/assets_tail.cpp
+LIB_SRCS  := $(filter-out src/cli/%,$(wildcard src/*/*.cpp)) $(wildcard tokenizer/*.cpp) $(VIEWER_GEN)
 CLI_SRCS  := $(wildcard src/cli/*.cpp)
 TEST_SRCS := $(wildcard tests/unit/*.cpp)
 
@@ -43,6 +45,14 @@ $(TEST_DEPS_STAMP): scripts/install_deps.sh
 $(BUILD)/obj/%.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+# Generated sources: the viewer page's head and tail strings, by a script that
+# needs only Debian's python3-minimal. Their objects come from the %.o rule of
+# each build flavour (release, asan, fuzz) like any source: obj/$(BUILD)/gen/...
+$(VIEWER_GEN): $(BUILD)/gen/viewer/assets_%.cpp: scripts/embed_viewer.py scripts/atomic_file.py \
+                viewer/viewer.html viewer/viewer.css viewer/viewer.js | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(PYTHON) scripts/embed_viewer.py $* $@
 
 $(BUILD)/libminigpt.a: $(call objs,$(BUILD),$(LIB_SRCS))
 	@rm -f $@

@@ -9,8 +9,10 @@ set -euo pipefail
 test_deps=0
 [ "${1:-}" = "--test" ] && test_deps=1
 # Building and running: compiler, OpenBLAS, SentencePiece, cxxopts, nlohmann-json, doctest
-# (header-only; the unit tests are built by the same Makefile).
-pkgs=(g++ make libopenblas-dev libsentencepiece-dev libcxxopts-dev nlohmann-json3-dev doctest-dev)
+# (header-only; the unit tests are built by the same Makefile), and /usr/bin/python3
+# (python3-minimal: the build generates the viewer's sources with scripts/embed_viewer.py,
+# which uses only its standard library; listed so that a minimal image builds too).
+pkgs=(g++ make python3-minimal libopenblas-dev libsentencepiece-dev libcxxopts-dev nlohmann-json3-dev doctest-dev)
 if [ "$test_deps" = 1 ]; then
   # numpy/sentencepiece: reference scripts and converters; torch: autograd and a second
   # forward pass; clang + its runtimes (libFuzzer, ASan for clang; only "recommended" by

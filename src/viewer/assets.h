@@ -1,5 +1,7 @@
-// The viewer page's HTML, CSS and script, generated into viewer_assets_head.cpp and viewer_assets_tail.cpp by
-// scripts/embed_viewer.py from viewer/. The page is head + data blocks + tail.
+// The viewer page's HTML, CSS and script. The definitions are generated at build
+// time from viewer/viewer.{html,css,js} by scripts/embed_viewer.py into
+// $(BUILD)/gen/viewer/assets_{head,tail}.cpp (see the Makefile); nothing generated
+// is committed. The page is head + data blocks + tail.
 #pragma once
 #include <string_view>
 
