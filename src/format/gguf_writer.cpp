@@ -61,6 +61,16 @@ std::string tagged(GGUFType t) {
     return s;
 }
 
+// A tagged array of fixed-size elements: element type, count, then the values'
+// bytes as they lie in memory (GGUF is little-endian, like the hosts we build for).
+std::string fixed_array(GGUFType elem, uint64_t count, const void* data, size_t bytes) {
+    std::string s = tagged(GGUFType::ARRAY);
+    append<uint32_t>(s, uint32_t(elem));
+    append<uint64_t>(s, count);
+    s.append(static_cast<const char*>(data), bytes);
+    return s;
+}
+
 }  // namespace
 
 void GGUFWriter::put(const std::string& key, std::string serialized) {
@@ -90,25 +100,13 @@ void GGUFWriter::set_string_array(const std::string& k, const std::vector<std::s
     put(k, s);
 }
 void GGUFWriter::set_f32_array(const std::string& k, const std::vector<float>& v) {
-    auto s = tagged(GGUFType::ARRAY);
-    append<uint32_t>(s, uint32_t(GGUFType::F32));
-    append<uint64_t>(s, v.size());
-    s.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
-    put(k, s);
+    put(k, fixed_array(GGUFType::F32, v.size(), v.data(), v.size() * sizeof(float)));
 }
 void GGUFWriter::set_i32_array(const std::string& k, const std::vector<int32_t>& v) {
-    auto s = tagged(GGUFType::ARRAY);
-    append<uint32_t>(s, uint32_t(GGUFType::I32));
-    append<uint64_t>(s, v.size());
-    s.append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
-    put(k, s);
+    put(k, fixed_array(GGUFType::I32, v.size(), v.data(), v.size() * sizeof(int32_t)));
 }
 void GGUFWriter::set_u8_array(const std::string& k, const std::string& bytes) {
-    auto s = tagged(GGUFType::ARRAY);
-    append<uint32_t>(s, uint32_t(GGUFType::U8));
-    append<uint64_t>(s, bytes.size());
-    s += bytes;
-    put(k, s);
+    put(k, fixed_array(GGUFType::U8, bytes.size(), bytes.data(), bytes.size()));
 }
 void GGUFWriter::set_value(const std::string& k, const GGUFValue& v) {
     auto s = tagged(v.type);
