@@ -59,7 +59,7 @@ int cmd_tokenize(int argc, char** argv) {
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(spec);
 
     const std::string text = r.count("prompt") ? r["prompt"].as<std::string>()
-                             : read_text(r.count("file") ? r["file"].as<std::string>() : "-", "-f/--file");
+                             : read_input(r.count("file") ? r["file"].as<std::string>() : "-", "-f/--file");
     std::vector<int32_t> ids;
     if (tok->add_bos() && tok->bos_id() >= 0 && !r.count("no-bos")) ids.push_back(tok->bos_id());
     const std::vector<int32_t> body = tok->encode(text, r.count("special") > 0);

@@ -1,7 +1,6 @@
 #include "cli/generate_args.h"
 
 #include <cstdio>
-#include <thread>
 
 #include <cxxopts.hpp>
 
@@ -12,11 +11,6 @@
 namespace minigpt::cli {
 
 namespace {
-
-int default_threads() {
-    const unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : int(std::min(n, 8u));
-}
 
 const char* kDescription =
     "Generate text from a prompt, streamed to stdout as it is decoded (UTF-8-safe).\n"
@@ -33,41 +27,31 @@ const char* kDescription =
 }  // namespace
 
 bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
-    cxxopts::Options opts(argv[0], kDescription);
-    opts.set_width(100);
-    const std::string threads = std::to_string(default_threads());
+    cxxopts::Options opts = command_options(argv[0], kDescription);
+    add_model_option(opts, "GGUF model file (required)", "input");
+    add_prompt_option(opts, "prompt text", "input");
+    add_file_option(opts, "read the prompt from FILE (- = stdin); one trailing newline is dropped, as llama.cpp does",
+                    "input");
+    add_ids_option(opts, "prompt as token ids, e.g. \"464 2068 7586\" (used verbatim: no BOS added)", "input");
+    add_ctx_option(opts, "context size in tokens; 0 = the model's context length", "0", "generation");
+    add_batch_option(opts, "generation");
+    add_threads_option(opts, "generation");
     // clang-format off
     opts.add_options("input")
-        ("m,model", "GGUF model file (required)", cxxopts::value<std::string>(), "FILE")
-        ("p,prompt", "prompt text", cxxopts::value<std::string>(), "TEXT")
-        ("f,file", "read the prompt from FILE (- = stdin); one trailing newline is dropped, as llama.cpp does",
-         cxxopts::value<std::string>(), "FILE")
-        ("ids", "prompt as token ids, e.g. \"464 2068 7586\" (used verbatim: no BOS added)",
-         cxxopts::value<std::string>(), "IDS")
         ("special", "special-token text in the prompt (e.g. <|endoftext|>) becomes the special token");
     opts.add_options("generation")
-        ("n,n-predict", "tokens to generate; -1 = until end-of-text or the context is full",
-         cxxopts::value<std::string>()->default_value("-1"), "N")
-        ("c,ctx-size", "context size in tokens; 0 = the model's context length",
-         cxxopts::value<std::string>()->default_value("0"), "N")
-        ("b,batch-size", "prompt tokens run through the model at once",
-         cxxopts::value<std::string>()->default_value("512"), "N")
-        ("t,threads", "threads", cxxopts::value<std::string>()->default_value(threads), "N")
+        ("n,n-predict", "tokens to generate; -1 = until end-of-text or the context is full", number_value("-1"), "N")
         ("stop", "stop when the text contains STRING (not printed); repeatable", cxxopts::value<std::string>(), "STRING")
         ("ignore-eos", "never stop at end-of-text (its probability is set to 0)");
     opts.add_options("sampling")
-        ("s,seed", "RNG seed; -1 = from the clock (printed with --stats)",
-         cxxopts::value<std::string>()->default_value("-1"), "N")
-        ("temp", "temperature; 0 = greedy", cxxopts::value<std::string>()->default_value("0.8"), "T")
-        ("top-k", "keep the K most likely tokens; 0 = off", cxxopts::value<std::string>()->default_value("40"), "K")
+        ("s,seed", "RNG seed; -1 = from the clock (printed with --stats)", number_value("-1"), "N")
+        ("temp", "temperature; 0 = greedy", number_value("0.8"), "T")
+        ("top-k", "keep the K most likely tokens; 0 = off", number_value("40"), "K")
         ("top-p", "keep the smallest set with cumulative probability >= P, in (0,1]; 1 = off",
-         cxxopts::value<std::string>()->default_value("0.95"), "P")
-        ("min-p", "keep tokens with p >= P * p_max, in [0,1]; 0 = off",
-         cxxopts::value<std::string>()->default_value("0.05"), "P")
-        ("repeat-penalty", "penalty for recently seen tokens; 1 = off",
-         cxxopts::value<std::string>()->default_value("1.0"), "X")
-        ("repeat-last-n", "how many recent ids are penalized; 0 = off, -1 = all",
-         cxxopts::value<std::string>()->default_value("64"), "N");
+         number_value("0.95"), "P")
+        ("min-p", "keep tokens with p >= P * p_max, in [0,1]; 0 = off", number_value("0.05"), "P")
+        ("repeat-penalty", "penalty for recently seen tokens; 1 = off", number_value("1.0"), "X")
+        ("repeat-last-n", "how many recent ids are penalized; 0 = off, -1 = all", number_value("64"), "N");
     opts.add_options("output")
         ("no-display-prompt", "print only the generated text, not the prompt")
         ("stats", "print the seed, prompt tokens, prefill and decode tokens/s, time to first token (stderr)")
@@ -77,24 +61,19 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
                  "\"model_probability\" (softmax of the raw logits)}. The end-of-text token is reported too; stop "
                  "strings end the run but their tokens are reported")
         ("profile", "print the time spent in each part of the forward pass (embedding, LayerNorm, QKV, "
-                    "attention, output projection, MLP, LM head, sampling) on stderr")
-        ("h,help", "this help");
+                    "attention, output projection, MLP, LM head, sampling) on stderr");
     // clang-format on
     add_analysis_options(opts);
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-        std::printf("%s\n", opts.help({"input", "generation", "sampling", "output", "Attention heads"}).c_str());
+    cxxopts::ParseResult r;
+    if (!parse_flags(opts, argc, argv, r, {"", "input", "generation", "sampling", "output", "Attention heads"}))
         return false;
-    }
-    reject_unmatched(r);
 
     // Values first (no file is touched yet).
     o.n_predict = int_option(r, "n-predict", [](int64_t v) { return v >= -1; },
                              "must be -1 (until the context is full) or a count >= 0");
     o.n_ctx = int_option(r, "ctx-size", [](int64_t v) { return v >= 0; }, "must be >= 0 (0 = the model's)");
-    o.n_batch = int_option(r, "batch-size", [](int64_t v) { return v >= 1; }, "must be at least 1");
-    o.n_threads = int(int_option(r, "threads", [](int64_t v) { return v >= 1 && v <= 1024; },
-                                 "must be between 1 and 1024"));
+    o.n_batch = int_option(r, "batch-size", at_least(1));
+    o.n_threads = threads_option(r);
     const int64_t seed = int_option(r, "seed", [](int64_t v) { return v >= -1; },
                                     "must be -1 (from the clock) or a number >= 0");
     SamplerParams& sp = o.sampling;
@@ -136,7 +115,7 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
     require_file(o.model_path, "-m/--model");
     if (r.count("file")) {
         o.have_text = true;
-        o.prompt_text = read_text(r["file"].as<std::string>(), "-f/--file");
+        o.prompt_text = read_input(r["file"].as<std::string>(), "-f/--file");
         if (!o.prompt_text.empty() && o.prompt_text.back() == '\n') o.prompt_text.pop_back();
     }
     return true;
