@@ -8,7 +8,6 @@ a prompt in one batch, in several batches, and decoded one token at a time.
 """
 import os
 import struct
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -16,7 +15,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import run_minigpt, tiny_model  # noqa: E402
+from helpers import run_checked, run_minigpt, tiny_model  # noqa: E402
 
 import read_attention  # noqa: E402  (scripts/ is on sys.path through helpers)
 import reference  # noqa: E402
@@ -105,18 +104,16 @@ class AttentionExport(unittest.TestCase):
                 read_attention.load_attention(bad)
             self.assertIn(message, str(cm.exception))
         # The reader's command line reports the error in one line.
-        r = subprocess.run([sys.executable, os.path.join(os.path.dirname(read_attention.__file__), "read_attention.py"),
-                            bad], capture_output=True, text=True)
-        self.assertEqual(r.returncode, 1)
-        self.assertIn("read_attention.py: error:", r.stderr)
+        r = run_checked([sys.executable, os.path.join(os.path.dirname(read_attention.__file__), "read_attention.py"),
+                         bad], code=1)
+        self.assertIn(b"read_attention.py: error:", r.stderr)
 
     def test_unwritable_path_fails_cleanly(self):
-        p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", "--attention", "/nonexistent/a.bin"])
-        self.assertEqual(p.returncode, 1)
+        p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", "--attention", "/nonexistent/a.bin"],
+                        code=1)
         self.assertIn(b"/nonexistent/a.bin", p.stderr)
         p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", "--attention", "x.bin",
-                         "--attention-type", "bf16"])
-        self.assertEqual(p.returncode, 1)
+                         "--attention-type", "bf16"], code=1)
         self.assertIn(b"f16 or f32", p.stderr)
         self.assertFalse(os.path.exists("x.bin"))
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import unittest
 
-from helpers import ROOT, SANITIZED, minigpt_bin, run_minigpt, tiny_model
+from helpers import ROOT, SANITIZED, check_exit, minigpt_bin, run_minigpt, tiny_model
 
 BAD = os.path.join(ROOT, "tests", "bad_inputs")
 CLI_REGRESSIONS = os.path.join(ROOT, "tests", "fuzz", "regressions", "cli")
@@ -83,7 +83,7 @@ class BadInputs(unittest.TestCase):
                                    stdin=subprocess.DEVNULL, env=env)
             stderr = p.stderr.decode("utf-8", "replace")
             where = f"{rel}: {' '.join(argv)}"
-            self.assertIn(p.returncode, (1, 2), f"{where}: exit {p.returncode}\n{stderr[-3000:]}")
+            check_exit(p, (1, 2), where)
             check_clean(self, where, stderr)
             self.assertIn(expected, stderr, f"{where}: the message does not say {expected!r}")
             if named:
@@ -117,9 +117,8 @@ class CliFuzzRegressions(unittest.TestCase):
                 env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
                 p = subprocess.run([minigpt_bin(), *argv], capture_output=True, cwd=tmp, timeout=60,
                                    stdin=subprocess.DEVNULL, env=env)
-            stderr = p.stderr.decode("utf-8", "replace")
-            self.assertIn(p.returncode, (0, 1, 2), f"{name}: exit {p.returncode}\n{stderr[-3000:]}")
-            check_clean(self, name, stderr)
+            check_exit(p, (0, 1, 2), name)
+            check_clean(self, name, p.stderr.decode("utf-8", "replace"))
 
 
 if __name__ == "__main__":

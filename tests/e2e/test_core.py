@@ -2,14 +2,13 @@
 reference (scripts/reference.py, which reads the Hugging Face folder, not the
 GGUF), both checkpoint formats, KV-cache decoding, bad files, and memory."""
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
 
 import numpy as np
 
-from helpers import ROOT, SANITIZED, SCRIPTS, run_minigpt, tiny_model
+from helpers import ROOT, SANITIZED, SCRIPTS, run_checked, run_minigpt, tiny_model
 
 import reference  # scripts/ is on sys.path through helpers
 
@@ -22,9 +21,7 @@ TOL_CACHE = 1e-5   # decoding through the KV cache vs one prefill
 def logits_of(gguf, ids, *extra):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "logits.npy")
-        p = run_minigpt(["logits", "-m", gguf, "--ids", " ".join(map(str, ids)), "--all", "-o", out, *extra])
-        if p.returncode != 0:
-            raise AssertionError(f"minigpt logits failed: {p.stderr.decode()}")
+        run_minigpt(["logits", "-m", gguf, "--ids", " ".join(map(str, ids)), "--all", "-o", out, *extra])
         return np.load(out).astype(np.float64)
 
 
@@ -68,9 +65,7 @@ class LogitsAgainstReference(unittest.TestCase):
             outs = {}
             for src in ("safetensors", "bin"):
                 out = os.path.join(d, f"{src}.gguf")
-                p = subprocess.run([sys.executable, os.path.join(SCRIPTS, "convert.py"), self.hf, out,
-                                    "--source", src, "-q"], capture_output=True, text=True)
-                self.assertEqual(p.returncode, 0, p.stderr)
+                run_checked([sys.executable, os.path.join(SCRIPTS, "convert.py"), self.hf, out, "--source", src, "-q"])
                 outs[src] = logits_of(out, IDS)
             diff = np.abs(outs["safetensors"] - outs["bin"]).max()
             print(f"\n  safetensors vs pytorch_model.bin GGUF logits: max |diff| = {diff}")
@@ -85,9 +80,8 @@ class BadFiles(unittest.TestCase):
             path = os.path.join(d, "bad.gguf")
             with open(path, "wb") as f:
                 f.write(data)
-            p = run_minigpt(["logits", "-m", path, "--ids", "1 2"])
+            p = run_minigpt(["logits", "-m", path, "--ids", "1 2"], code=1)  # also: no sanitizer report
             err = p.stderr.decode()
-            self.assertNotEqual(p.returncode, 0)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
             self.assertIn(path, err)
             self.assertIn(expect, err)
@@ -107,8 +101,7 @@ class BadFiles(unittest.TestCase):
         self.check(data[: len(data) // 2], "past the end of the file")
 
     def test_missing_file(self):
-        p = run_minigpt(["logits", "-m", "/nonexistent.gguf", "--ids", "1"])
-        self.assertEqual(p.returncode, 1)
+        p = run_minigpt(["logits", "-m", "/nonexistent.gguf", "--ids", "1"], code=1)
         self.assertIn("/nonexistent.gguf: cannot open", p.stderr.decode())
 
 
@@ -119,8 +112,7 @@ class WeightsAreMapped(unittest.TestCase):
             hf, gguf = os.path.join(d, "hf"), os.path.join(d, "m.gguf")
             for cmd in ([sys.executable, os.path.join(SCRIPTS, "make_random_model.py"), hf, "--preset", "gpt2-124m"],
                         [sys.executable, os.path.join(SCRIPTS, "convert.py"), hf, gguf, "-q"]):
-                p = subprocess.run(cmd, capture_output=True, text=True)
-                self.assertEqual(p.returncode, 0, p.stderr)
+                run_checked(cmd)
             p = run_minigpt(["logits", "-m", gguf, "--ids", " ".join(["1"] * 64), "--mem"])
             self.assertEqual(p.returncode, 0, p.stderr.decode())
             line = [l for l in p.stdout.decode().splitlines() if l.startswith("file ")][0]

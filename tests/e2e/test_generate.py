@@ -15,7 +15,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import ROOT, SANITIZED, gpt2_token_bytes, json_lines, run_minigpt, tiny_model  # noqa: E402
+from helpers import ROOT, SANITIZED, gpt2_token_bytes, json_lines, require, run_minigpt, tiny_model  # noqa: E402
 
 import reference  # noqa: E402  (scripts/ is on sys.path via helpers)
 
@@ -126,13 +126,9 @@ class SentencePieceModel(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        try:
-            import sentencepiece
-        except ImportError:
-            raise unittest.SkipTest("python3-sentencepiece is not installed")
+        require("sentencepiece")
+        import sentencepiece
         spm = os.path.join(ROOT, "tests", "data", "tokenizer", "spm_bpe.model")
-        if not os.path.isfile(spm):
-            raise unittest.SkipTest(f"{spm} is missing")
         cls.sp = sentencepiece.SentencePieceProcessor(model_file=spm)
         cls.hf, cls.gguf = tiny_model(seed=1, extra=("--tokenizer-model", spm))
         cls.params = reference.load_hf(cls.hf)

@@ -120,8 +120,7 @@ class AblatedLogits(Fixture):
                               (["--ablate", "0.x"], '--ablate: "0.x" is not a head: write L.H or L.*'),
                               (["--ablate", ","], "--ablate: no heads given"),
                               (["--ablate", "0.1", "--ablate-mode", "avg"], "--ablate-mode must be zero or mean")):
-            p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", *args])
-            self.assertEqual(p.returncode, 1, args)
+            p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", *args], code=1)
             err = p.stderr.decode()
             self.assertIn(message, err)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
@@ -266,14 +265,11 @@ class HeadStats(Fixture):
             f.write("The old man looked at the sea. The old man looked at the boats, and the sea looked back.\n" * 8)
         out = self.minigpt("heads", "stats", "-m", self.gguf, "-f", text, "-c", "48", "--induction-len", "10")
         self.assertIn("L1H3", out)
-        p = run_minigpt(["heads", "stats", "-m", self.gguf])
-        self.assertEqual(p.returncode, 1)
+        p = run_minigpt(["heads", "stats", "-m", self.gguf], code=1)
         self.assertIn(b"-f/--file FILE or as --ids", p.stderr)
-        p = run_minigpt(["heads", "importance", "-m", self.gguf, "-f", text, "-c", "500"])
-        self.assertEqual(p.returncode, 1)
+        p = run_minigpt(["heads", "importance", "-m", self.gguf, "-f", text, "-c", "500"], code=1)
         self.assertIn(b"-c 500 exceeds the model's context of 128", p.stderr)
-        p = run_minigpt(["heads", "frobnicate"])
-        self.assertEqual(p.returncode, 2)
+        p = run_minigpt(["heads", "frobnicate"], code=2)
         self.assertIn(b'unknown subcommand "frobnicate"', p.stderr)
 
 

