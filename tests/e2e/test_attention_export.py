@@ -22,9 +22,11 @@ import reference  # noqa: E402
 
 IDS = [5, 300, 17, 1000, 42, 42, 7, 512, 99, 3, 250, 601, 77, 1022, 0, 128, 64, 900, 33, 11,
        300, 17, 1000, 42, 8, 9, 10, 5, 300, 17]  # 30 tokens, with repeats
-TOL_F32 = 1e-5   # f32 export against float64
-TOL_F16 = 1e-3   # f16 export: weights rounded to 11 significant bits (<= 2.5e-4 here) plus the f32 error
-TOL_SUM = 1e-5
+# Measured on AMD EPYC (AVX-512): max over one batch, batches of 7, decoding and an ablated run.
+TOL_F32 = 1e-5   # f32 export against float64: measured 1.3e-6
+TOL_F16 = 1e-3   # f16 export: weights rounded to 11 significant bits, measured 2.4e-4
+TOL_SUM = 2e-6   # |row sum - 1| of the f32 export: measured 2.4e-7
+TOL_SUM_F16 = 3e-3  # of the f16 export (each weight rounded to f16): measured 3.2e-4
 
 
 class AttentionExport(unittest.TestCase):
@@ -56,7 +58,7 @@ class AttentionExport(unittest.TestCase):
         print(f"\n  {what}: max |export - float64 reference| = {diff:.3g} (tolerance {tol}), "
               f"max |row sum - 1| = {sums:.3g}, {len(a.blocks)} block(s)")
         self.assertLessEqual(diff, tol)
-        self.assertLessEqual(sums, TOL_SUM if tol == TOL_F32 else 5e-3)
+        self.assertLessEqual(sums, TOL_SUM if tol == TOL_F32 else TOL_SUM_F16)
         self.assertTrue(np.all(a.weights[..., upper] == 0), "weights above the diagonal must be exactly 0")
         self.assertEqual(a.ids.tolist(), IDS[:ref.shape[-1]])
 

@@ -1,6 +1,7 @@
 """The bundled model (model/minigpt-brown.gguf): it loads, its SentencePiece ids
 equal python3-sentencepiece's, and greedy decoding follows the float64 numpy
 reference (scripts/reference.py reading the same GGUF) token by token."""
+import json
 import os
 import tempfile
 import unittest
@@ -56,7 +57,6 @@ class BundledModel(unittest.TestCase):
         p = run_minigpt(["generate", "-m", MODEL, "-p", PROMPT, "-n", str(STEPS), "--temp", "0", "--json",
                          "--ignore-eos", "-t", "1"])
         self.assertEqual(p.returncode, 0, p.stderr.decode())
-        import json
         got = [json.loads(line)["id"] for line in p.stdout.decode().splitlines() if line.strip()]
         self.assertEqual(len(got), STEPS)
         seq, min_gap = list(ids), np.inf
@@ -78,10 +78,8 @@ class BundledModel(unittest.TestCase):
             path = os.path.join(d, "text.txt")
             with open(path, "w") as f:
                 f.write(text)
-            p = run_minigpt(["perplexity", "-m", MODEL, "-f", path, "-c", str(c), "--bos-chunks", "-t", "1"])
-            self.assertEqual(p.returncode, 0, p.stderr.decode())
-        line = [l for l in p.stdout.decode().splitlines() if "Final estimate" in l][0]
-        ours = float(line.split("PPL = ")[1].split()[0])
+            p = run_minigpt(["perplexity", "-m", MODEL, "-f", path, "-c", str(c), "--bos-chunks", "-t", "1", "--json"])
+        ours = json.loads(p.stdout)["ppl"]
         params = reference.load_gguf(MODEL)
         ids = self.sp.encode(text)
         nll = 0.0
@@ -92,8 +90,10 @@ class BundledModel(unittest.TestCase):
             logp = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
             nll -= logp[np.arange(len(chunk)), chunk].sum()
         ref = float(np.exp(nll / len(ids)))
-        print(f"\n  --bos-chunks PPL {ours:.4f} vs float64 reference {ref:.4f} over {len(ids)} tokens (tolerance 1e-4 relative)")
-        self.assertLess(abs(ours - ref) / ref, 1e-4)
+        rel = abs(ours - ref) / ref
+        print(f"\n  --bos-chunks PPL {ours:.6f} vs float64 reference {ref:.6f} over {len(ids)} tokens: relative "
+              f"difference {rel:.2g} (tolerance 1.2e-6)")
+        self.assertLess(rel, 1.2e-6)  # measured 1.2e-7 on AMD EPYC (AVX-512)
 
 
 if __name__ == "__main__":

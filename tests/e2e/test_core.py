@@ -13,9 +13,11 @@ from helpers import ROOT, SANITIZED, SCRIPTS, run_checked, run_minigpt, tiny_mod
 import reference  # scripts/ is on sys.path through helpers
 
 IDS = [5, 300, 17, 1000, 42, 42, 7, 512, 99, 3, 250, 601, 77, 1022, 0, 128, 64, 900, 33, 11]  # 20 tokens
-TOL_F32 = 1e-4     # max |logit difference| against float64, f32 weights
-TOL_F16 = 2e-2     # f16 weights: rounding of every weight to 11 significant bits
-TOL_CACHE = 1e-5   # decoding through the KV cache vs one prefill
+# Measured on AMD EPYC (AVX-512 kernels), tiny model, logits of magnitude ~1-4:
+TOL_F32 = 2e-5     # max |logit difference| against float64, f32 weights: measured 1.9e-6
+TOL_F16 = 1e-2     # f16 weights (every weight rounded to 11 significant bits): measured 2.0e-3
+TOL_CACHE = 1e-5   # decoding through the KV cache vs one prefill: measured 2.0e-6 (batches of 3: 0)
+TOL_GGUF_READ = 2.5e-10  # reference from the GGUF vs from the folder (eps stored as f32): measured 2.5e-11
 
 
 def logits_of(gguf, ids, *extra):
@@ -48,8 +50,8 @@ class LogitsAgainstReference(unittest.TestCase):
     def test_reference_reads_the_gguf_like_the_folder(self):
         # The bundled model ships only as GGUF: its reference reads the GGUF.
         diff = np.abs(reference.forward(reference.load_gguf(self.gguf32), IDS) - self.ref).max()
-        print(f"\n  reference from GGUF vs from the HF folder: {diff:.3g} (tolerance 1e-6)")
-        self.assertLessEqual(diff, 1e-6)
+        print(f"\n  reference from GGUF vs from the HF folder: {diff:.3g} (tolerance {TOL_GGUF_READ})")
+        self.assertLessEqual(diff, TOL_GGUF_READ)
 
     def test_decode_through_cache_equals_prefill(self):
         full = logits_of(self.gguf32, IDS)

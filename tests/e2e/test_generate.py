@@ -21,8 +21,10 @@ import reference  # noqa: E402  (scripts/ is on sys.path via helpers)
 
 # Two reference logits closer than this may be ordered differently by float32
 # (our runtime) and float64 (the reference); such a step accepts either token.
-# The observed smallest gap is printed.
-TIE_TOL = 1e-4
+# The observed smallest gap is printed. The f32 logits differ from float64 by up to
+# 1.9e-6 (test_core, AMD EPYC), so a flip needs a gap below ~4e-6; bound 2e-5.
+TIE_TOL = 2e-5
+PROB_TOL = 5e-7  # model_probability vs the reference softmax: measured 5.1e-8 (AMD EPYC)
 EOT = 1023  # <|endoftext|> in the tiny model's vocabulary
 
 
@@ -78,8 +80,8 @@ class Greedy(unittest.TestCase):
             row = logits[len(self.prompt) - 1 + i]
             e = np.exp(row - row.max())
             worst = max(worst, abs(r["model_probability"] - e[r["id"]] / e.sum()))
-        print(f"  model_probability vs reference softmax: max |diff| {worst:.2g} (tolerance 1e-4)")
-        self.assertLess(worst, 1e-4)
+        print(f"  model_probability vs reference softmax: max |diff| {worst:.2g} (tolerance {PROB_TOL})")
+        self.assertLess(worst, PROB_TOL)
 
     def test_greedy_text_is_the_decoded_argmax_sequence(self):
         """Text mode prints the prompt, then exactly the bytes of the generated tokens."""

@@ -4,12 +4,12 @@ GGUF):
 
   ablation   logits with one head, a whole layer, several heads zeroed, and
              mean-ablated, equal the reference with the same intervention
-             (core tolerance 1e-4), and differ clearly from the plain logits
+             (tolerance 5e-5), and differ clearly from the plain logits
   stats      every per-head statistic and the similarity matrix recomputed
              here from the reference's attention with the documented
-             definitions (tolerance 1e-4)
+             definitions (tolerances per statistic, TOL_STATS)
   importance baseline and per-head ablated perplexities recomputed from the
-             reference's logits (relative 1e-4); the pruning curve
+             reference's logits (relative 2e-6); the pruning curve
 """
 import csv
 import json
@@ -26,9 +26,15 @@ from helpers import run_minigpt, tiny_model  # noqa: E402
 
 import reference  # noqa: E402
 
-TOL_LOGITS = 1e-4  # the core tolerance: f32 engine vs float64 reference
-TOL_STATS = 1e-4
-TOL_PPL_REL = 1e-4
+# Measured on AMD EPYC (AVX-512); bounds ~10x.
+TOL_LOGITS = 5e-5  # f32 engine vs float64 reference, ablated logits: measured 3.3e-6 .. 5.3e-6
+# max |minigpt - numpy| per statistic: measured entropy 1.3e-7, distance 1.5e-6 (values ~15-19),
+# sink 7.8e-9, prev_token 1.3e-8, dup_token 1.1e-8, induction 1.3e-8, similarity 4.9e-7
+TOL_STATS = {"entropy": 1.3e-6, "distance": 1.5e-5, "sink": 8e-8, "prev_token": 1.3e-7, "dup_token": 1.1e-7,
+             "induction": 1.3e-7, "similarity": 5e-6}
+# relative, perplexities with heads ablated: measured 1.6e-7 (zero), 1.9e-7 (mean), 4.8e-8
+# (importances), 3.3e-8 (pruning curve)
+TOL_PPL_REL = 2e-6
 N_LAYER, N_HEAD = 2, 4
 
 
@@ -218,14 +224,14 @@ class HeadStats(Fixture):
         for key in ("entropy", "distance", "sink", "prev_token", "dup_token", "induction"):
             got = np.array([h[key] for h in heads])
             diff = np.abs(got - self.expected[key]).max()
-            print(f"\n  {key:10s}: max |minigpt - numpy on float64 attention| = {diff:.3g} (tolerance {TOL_STATS}); "
+            print(f"\n  {key:10s}: max |minigpt - numpy on float64 attention| = {diff:.3g} (tolerance {TOL_STATS[key]}); "
                   f"range {got.min():.3f}..{got.max():.3f}", end="")
-            self.assertLessEqual(diff, TOL_STATS, key)
+            self.assertLessEqual(diff, TOL_STATS[key], key)
         sim = np.array(self.report["similarity"]["matrix"])
         diff = np.abs(sim - self.expected["similarity"]).max()
-        print(f"\n  similarity: max |diff| = {diff:.3g} over {self.expected['rows']['similarity']} rows; "
-              f"range {sim[sim > 0].min():.3f}..{sim.max():.3f} (ln 2 = {np.log(2):.3f})")
-        self.assertLessEqual(diff, TOL_STATS)
+        print(f"\n  similarity: max |diff| = {diff:.3g} over {self.expected['rows']['similarity']} rows "
+              f"(tolerance {TOL_STATS['similarity']}); range {sim[sim > 0].min():.3f}..{sim.max():.3f} (ln 2 = {np.log(2):.3f})")
+        self.assertLessEqual(diff, TOL_STATS["similarity"])
 
     def test_induction_sequences_are_bos_plus_a_repeat_of_distinct_tokens(self):
         seqs = self.report["induction"]["sequences"]
@@ -241,10 +247,13 @@ class HeadStats(Fixture):
         with open(self.csv_path, newline="") as f:
             rows = list(csv.DictReader(f))
         self.assertEqual(len(rows), N_LAYER * N_HEAD)
+        worst = 0.0
         for row, head in zip(rows, self.report["heads"]):
             self.assertEqual(row["name"], head["name"])
             for key in ("entropy", "prev_token", "induction"):
-                self.assertAlmostEqual(float(row[key]), head[key], places=6)
+                worst = max(worst, abs(float(row[key]) - head[key]) / abs(head[key]))
+        print(f"\n  CSV vs JSON: max relative difference {worst:.2g} (tolerance 1e-8: both are printed to more digits)")
+        self.assertLessEqual(worst, 1e-8)
         for name in ("L0H0", "L1H3"):
             self.assertIn(name, self.stdout)
         for category in ("previous-token", "induction", "duplicate-token", "sink", "most similar"):
@@ -300,16 +309,20 @@ class HeadImportance(Fixture):
         out, rows, svg_path = self.run_importance(ids)
         base = self.ppl(windows)
         got_base = float(out.split("baseline perplexity ")[1].split()[0])
-        self.assertLess(abs(got_base - base) / base, 1e-5 + 1e-4)  # printed with 4 decimals
-        worst = 0.0
+        base_rel = abs(got_base - base) / base
+        worst = worst_imp = 0.0
         for row in rows:
             head = (int(row["layer"]), int(row["head"]))
             want = self.ppl(windows, [head])
             worst = max(worst, abs(float(row["ablated_ppl"]) - want) / want)
-            self.assertAlmostEqual(float(row["importance"]), float(row["ablated_ppl"]) - base, delta=base * TOL_PPL_REL)
-        print(f"\n  importance: baseline PPL {base:.3f}; max relative |minigpt - reference| over the "
-              f"{len(rows)} ablated perplexities = {worst:.3g} (tolerance {TOL_PPL_REL})")
+            worst_imp = max(worst_imp, abs(float(row["importance"]) - (float(row["ablated_ppl"]) - base)) / base)
+        print(f"\n  importance: baseline PPL {base:.3f} (printed {got_base}: relative error {base_rel:.2g}); max relative "
+              f"|minigpt - reference| over the {len(rows)} ablated perplexities = {worst:.3g}, of the importances "
+              f"{worst_imp:.3g} (tolerance {TOL_PPL_REL})")
+        # The baseline is printed with 4 decimals: half a unit of the last digit, relative.
+        self.assertLess(base_rel, 0.5e-4 / base + TOL_PPL_REL)
         self.assertLessEqual(worst, TOL_PPL_REL)
+        self.assertLessEqual(worst_imp, TOL_PPL_REL)
         # Pruning order: increasing ablated perplexity; the last step has every head removed.
         order = sorted(rows, key=lambda r: int(r["prune_step"]))
         self.assertEqual([int(r["prune_step"]) for r in order], list(range(1, len(rows) + 1)))
@@ -318,9 +331,12 @@ class HeadImportance(Fixture):
         all_heads = [(l, h) for l in range(N_LAYER) for h in range(N_HEAD)]
         want_all = self.ppl(windows, all_heads)
         got_all = float(order[-1]["ppl_after_prune_step"])
-        self.assertLess(abs(got_all - want_all) / want_all, TOL_PPL_REL)
         first_two = [(int(r["layer"]), int(r["head"])) for r in order[:2]]
-        self.assertLess(abs(float(order[1]["ppl_after_prune_step"]) - self.ppl(windows, first_two)) / base, TOL_PPL_REL)
+        rel_all = abs(got_all - want_all) / want_all
+        rel_two = abs(float(order[1]["ppl_after_prune_step"]) - self.ppl(windows, first_two)) / base
+        print(f"  pruning curve: relative |minigpt - reference| after 2 steps {rel_two:.3g}, after all {rel_all:.3g}")
+        self.assertLess(rel_all, TOL_PPL_REL)
+        self.assertLess(rel_two, TOL_PPL_REL)
         self.assertIn("pruning curve", out)
         svg = ET.parse(svg_path).getroot()
         self.assertIsNotNone(next(svg.iter("{http://www.w3.org/2000/svg}polyline"), None))
@@ -336,11 +352,14 @@ class HeadImportance(Fixture):
             zs.append([hooks[f"blocks.{l}.attn.hook_z"] for l in range(N_LAYER)])
         mean_z = {(l, h): np.concatenate([z[l][:, h, :] for z in zs]).mean(axis=0)
                   for l in range(N_LAYER) for h in range(N_HEAD)}
+        worst = 0.0
         for row in rows[:3]:
             head = (int(row["layer"]), int(row["head"]))
             want = self.ppl(windows, [head], mean_z)
-            self.assertLess(abs(float(row["ablated_ppl"]) - want) / want, TOL_PPL_REL, head)
+            worst = max(worst, abs(float(row["ablated_ppl"]) - want) / want)
             self.assertEqual(row["ppl_after_prune_step"], "")
+        print(f"\n  mean ablation: max relative |minigpt - reference| over 3 heads = {worst:.3g} (tolerance {TOL_PPL_REL})")
+        self.assertLess(worst, TOL_PPL_REL)
         # --mean-file: the means of another text change the result.
         text = self.path("other.txt")
         with open(text, "w") as f:
