@@ -14,6 +14,12 @@ namespace minigpt::cli {
 int heads_stats(int argc, char** argv);       // cmd_heads_stats.cpp
 int heads_importance(int argc, char** argv);  // cmd_heads_importance.cpp
 int heads_logits(int argc, char** argv);      // cmd_heads_logits.cpp
+int heads_dla(int argc, char** argv);         // cmd_heads_dla.cpp
+int heads_patch(int argc, char** argv);       // cmd_heads_patch.cpp
+int heads_grad(int argc, char** argv);        // cmd_heads_grad.cpp
+int heads_circuits(int argc, char** argv);    // cmd_heads_circuits.cpp
+int heads_group_kv(int argc, char** argv);    // cmd_heads_group_kv.cpp
+int heads_cost(int argc, char** argv);        // cmd_heads_cost.cpp
 
 namespace {
 
@@ -26,6 +32,12 @@ struct Sub {
 const Sub kSubs[] = {
     {"stats", heads_stats, "per-head entropy, distance, sink, previous-token, duplicate-token, induction scores; head similarity"},
     {"importance", heads_importance, "perplexity with each head ablated alone, then the pruning curve"},
+    {"grad", heads_grad, "gradient head importance: dLoss/d(head mask) by one backward pass per window"},
+    {"cost", heads_cost, "what more heads cost at a fixed width: tokens/s, attention share, KV and capture bytes"},
+    {"group-kv", heads_group_kv, "a GGUF with grouped key/value heads (GQA, MQA) by mean-pooling each group's K and V"},
+    {"circuits", heads_circuits, "Q/K/V composition scores between heads of different layers, OV copying scores"},
+    {"dla", heads_dla, "direct logit attribution: each head's (and MLP's, embedding's) share of one prediction's logit"},
+    {"patch", heads_patch, "activation patching: how much each head's clean z restores a corrupted run's answer"},
     {"logits", heads_logits, "logits of token ids with heads ablated (zero or mean), optional attention export"},
 };
 

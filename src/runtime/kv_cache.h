@@ -1,6 +1,7 @@
 // Keys and values of every position seen so far, allocated once for the whole
-// context. Layout [layer][head][position][head_dim]: one head's keys are
-// contiguous, so attention reads them as one (T, head_dim) matrix.
+// context. Layout [layer][kv head][position][head_dim]: one head's keys are
+// contiguous, so attention reads them as one (T, head_dim) matrix. With grouped
+// key/value heads the cache holds n_head_kv heads, shared by the query heads.
 #pragma once
 #include <cstdint>
 #include <stdexcept>

@@ -84,6 +84,7 @@ std::unique_ptr<Model> Model::load(std::unique_ptr<GGUFFile> file) {
     c.n_ff = dim(f, "gpt2.feed_forward_length");
     c.n_layer = dim(f, "gpt2.block_count");
     c.n_head = dim(f, "gpt2.attention.head_count");
+    c.n_head_kv = f.find("gpt2.attention.head_count_kv") ? dim(f, "gpt2.attention.head_count_kv") : c.n_head;
     c.ln_eps = float(f.get_float("gpt2.attention.layer_norm_epsilon", 1e-5));
     if (!(c.ln_eps > 0 && c.ln_eps < 1))
         throw std::runtime_error(path + ": gpt2.attention.layer_norm_epsilon = " + std::to_string(c.ln_eps) +
@@ -91,6 +92,9 @@ std::unique_ptr<Model> Model::load(std::unique_ptr<GGUFFile> file) {
     if (c.n_embd % c.n_head != 0)
         throw std::runtime_error(path + ": embedding_length " + std::to_string(c.n_embd) +
                                  " is not divisible by head_count " + std::to_string(c.n_head));
+    if (c.n_head_kv > c.n_head || c.n_head % c.n_head_kv != 0)
+        throw std::runtime_error(path + ": gpt2.attention.head_count_kv " + std::to_string(c.n_head_kv) +
+                                 " must divide head_count " + std::to_string(c.n_head));
     if (c.n_layer > 1024) throw std::runtime_error(path + ": block_count " + std::to_string(c.n_layer) + " is absurd");
 
     // The vocabulary size comes from the embedding itself.
@@ -115,8 +119,8 @@ std::unique_ptr<Model> Model::load(std::unique_ptr<GGUFFile> file) {
         LayerWeights& lw = w.layers[size_t(l)];
         lw.attn_norm_w = L.vector(p + "attn_norm.weight", c.n_embd);
         lw.attn_norm_b = L.vector(p + "attn_norm.bias", c.n_embd);
-        lw.attn_qkv = L.matrix(p + "attn_qkv.weight", 3 * c.n_embd, c.n_embd);
-        lw.attn_qkv_b = L.vector(p + "attn_qkv.bias", 3 * c.n_embd);
+        lw.attn_qkv = L.matrix(p + "attn_qkv.weight", c.n_qkv(), c.n_embd);
+        lw.attn_qkv_b = L.vector(p + "attn_qkv.bias", c.n_qkv());
         lw.attn_out = L.matrix(p + "attn_output.weight", c.n_embd, c.n_embd);
         lw.attn_out_b = L.vector(p + "attn_output.bias", c.n_embd);
         lw.ffn_norm_w = L.vector(p + "ffn_norm.weight", c.n_embd);
@@ -183,7 +187,7 @@ uint64_t Model::weight_bytes_per_token() const {
     uint64_t total = 0;
     for (const LayerWeights& lw : weights_.layers)
         total += bytes(lw.attn_qkv) + bytes(lw.attn_out) + bytes(lw.ffn_up) + bytes(lw.ffn_down) +
-                 uint64_t(3 * c.n_embd + c.n_embd + c.n_ff + c.n_embd + 4 * c.n_embd) * 4;
+                 uint64_t(c.n_qkv() + c.n_embd + c.n_ff + c.n_embd + 4 * c.n_embd) * 4;
     total += bytes(weights_.output) + uint64_t(2 * c.n_embd) * 4;
     return total;
 }

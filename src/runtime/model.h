@@ -19,15 +19,22 @@ struct Config {
     int64_t n_embd = 0;     // gpt2.embedding_length
     int64_t n_ff = 0;       // gpt2.feed_forward_length
     int64_t n_layer = 0;    // gpt2.block_count
-    int64_t n_head = 0;     // gpt2.attention.head_count
+    int64_t n_head = 0;     // gpt2.attention.head_count (query heads)
+    // gpt2.attention.head_count_kv: key/value heads (= n_head when absent). Fewer is
+    // grouped-query attention (Ainslie et al. 2023; 1 = multi-query, Shazeer 2019):
+    // query head h reads key/value head h / (n_head / n_head_kv).
+    int64_t n_head_kv = 0;
     float ln_eps = 1e-5f;   // gpt2.attention.layer_norm_epsilon
     int64_t head_dim() const { return n_embd / n_head; }
+    int64_t n_embd_kv() const { return n_head_kv * head_dim(); }      // width of K (and of V)
+    int64_t n_qkv() const { return n_embd + 2 * n_embd_kv(); }        // rows of the fused QKV
+    int64_t kv_head_of(int64_t h) const { return h / (n_head / n_head_kv); }
 };
 
 struct LayerWeights {
     Vector attn_norm_w, attn_norm_b;   // (n_embd)
-    Matrix attn_qkv;                   // (3*n_embd, n_embd): rows are q | k | v outputs
-    Vector attn_qkv_b;                 // (3*n_embd)
+    Matrix attn_qkv;                   // (n_embd + 2*n_embd_kv, n_embd): rows are q | k | v outputs
+    Vector attn_qkv_b;                 // (n_embd + 2*n_embd_kv)
     Matrix attn_out;                   // (n_embd, n_embd)
     Vector attn_out_b;                 // (n_embd)
     Vector ffn_norm_w, ffn_norm_b;     // (n_embd)

@@ -78,16 +78,18 @@ void write_random_gpt2(const std::string& path, const ModelShape& s, DType wtype
     w.set_u32("gpt2.feed_forward_length", uint32_t(s.n_ff));
     w.set_u32("gpt2.block_count", uint32_t(s.n_layer));
     w.set_u32("gpt2.attention.head_count", uint32_t(s.n_head));
+    const int64_t n_kv = s.n_head_kv > 0 ? s.n_head_kv : s.n_head;
+    if (s.n_head_kv > 0) w.set_u32("gpt2.attention.head_count_kv", uint32_t(n_kv));
     w.set_f32("gpt2.attention.layer_norm_epsilon", 1e-5f);
-    const int64_t d = s.n_embd;
+    const int64_t d = s.n_embd, n_qkv = d + 2 * (d / s.n_head) * n_kv;
     b.add("token_embd.weight", {d, s.n_vocab}, wtype, 0.3f);
     b.add("position_embd.weight", {d, s.n_ctx}, DType::F32, 0.1f);
     for (int64_t l = 0; l < s.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         b.add(p + "attn_norm.weight", {d}, DType::F32, 0.1f, 1.f);
         b.add(p + "attn_norm.bias", {d}, DType::F32, 0.05f);
-        b.add(p + "attn_qkv.weight", {d, 3 * d}, wtype, 0.2f);
-        b.add(p + "attn_qkv.bias", {3 * d}, DType::F32, 0.05f);
+        b.add(p + "attn_qkv.weight", {d, n_qkv}, wtype, 0.2f);
+        b.add(p + "attn_qkv.bias", {n_qkv}, DType::F32, 0.05f);
         b.add(p + "attn_output.weight", {d, d}, wtype, 0.2f);
         b.add(p + "attn_output.bias", {d}, DType::F32, 0.05f);
         b.add(p + "ffn_norm.weight", {d}, DType::F32, 0.1f, 1.f);

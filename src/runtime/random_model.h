@@ -10,6 +10,7 @@ namespace minigpt {
 
 struct ModelShape {
     int64_t n_vocab = 96, n_ctx = 64, n_embd = 32, n_ff = 128, n_layer = 2, n_head = 4;
+    int64_t n_head_kv = 0;  // key/value heads; 0 = n_head (no gpt2.attention.head_count_kv written)
     static ModelShape gpt2_124m() { return ModelShape{50257, 1024, 768, 3072, 12, 12}; }
 };
 

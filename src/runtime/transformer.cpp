@@ -19,7 +19,7 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
       n_ctx_(opt.n_ctx > 0 ? opt.n_ctx : model.config().n_ctx),
       n_batch_(std::max<int64_t>(1, std::min(opt.n_batch, opt.n_ctx > 0 ? opt.n_ctx : model.config().n_ctx))),
       pool_(opt.n_threads),
-      cache_(model.config().n_layer, model.config().n_head,
+      cache_(model.config().n_layer, model.config().n_head_kv,
              // Positions beyond the learned ones do not exist: checked before allocating.
              (opt.n_ctx > model.config().n_ctx
                   ? throw std::runtime_error("context " + std::to_string(opt.n_ctx) + " exceeds the model's " +
@@ -36,7 +36,7 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
                      "lower -b/--batch-size or -c/--ctx-size");
     x_.assign(size_t(B * d), 0.f);
     h_.assign(size_t(B * d), 0.f);
-    qkv_.assign(size_t(B * 3 * d), 0.f);
+    qkv_.assign(size_t(B * cfg_.n_qkv()), 0.f);
     z_.assign(size_t(B * d), 0.f);
     proj_.assign(size_t(B * d), 0.f);
     ff_.assign(size_t(B * cfg_.n_ff), 0.f);
@@ -135,7 +135,7 @@ void Transformer::block(int64_t l, int64_t n) {
     }
     {
         ProfileScope timer(profile_, Part::QKV);
-        linear(qkv_.data(), h_.data(), n, lw.attn_qkv, &lw.attn_qkv_b, scratch_, &pool_);  // (n, 3d)
+        linear(qkv_.data(), h_.data(), n, lw.attn_qkv, &lw.attn_qkv_b, scratch_, &pool_);  // (n, d + 2 d_kv)
     }
     {
         ProfileScope timer(profile_, Part::Attention);
@@ -166,27 +166,35 @@ void Transformer::block(int64_t l, int64_t n) {
 }
 
 // Causal multi-head attention of block l for the n new positions.
-// In: qkv_ (n, 3d). Out: z_ (n, d), head h in columns h*hd..(h+1)*hd.
+// In: qkv_ (n, d + 2 d_kv), rows q | k | v. Out: z_ (n, d), head h in columns h*hd..(h+1)*hd.
+// With grouped key/value heads (n_head_kv < n_head) query head h reads key/value
+// head g = h / (n_head / n_head_kv): the cache holds n_head_kv heads, each written once.
 void Transformer::attention(int64_t l, int64_t n) {
     const int64_t d = cfg_.n_embd, hd = cfg_.head_dim(), T = pos_ + n;
+    const int64_t d_kv = cfg_.n_embd_kv(), ld = cfg_.n_qkv();
     const int L = int(l);
     float* q = qkv_.data();
     float* k_new = q + d;
-    float* v_new = q + 2 * d;
-    if (want(Hook::Q)) emit(Hook::Q, L, -1, q, n, d, 3 * d);
-    if (want(Hook::K)) emit(Hook::K, L, -1, k_new, n, d, 3 * d);
-    if (want(Hook::V)) emit(Hook::V, L, -1, v_new, n, d, 3 * d);
+    float* v_new = q + d + d_kv;
+    if (want(Hook::Q)) emit(Hook::Q, L, -1, q, n, d, ld);
+    if (want(Hook::K)) emit(Hook::K, L, -1, k_new, n, d_kv, ld);
+    if (want(Hook::V)) emit(Hook::V, L, -1, v_new, n, d_kv, ld);
 
-    for (int64_t h = 0; h < cfg_.n_head; ++h) {
-        // Append this head's new keys and values to the cache.
-        float* kc = cache_.k(l, h);
-        float* vc = cache_.v(l, h);
+    // Append the new keys and values of every key/value head to the cache.
+    for (int64_t g = 0; g < cfg_.n_head_kv; ++g) {
+        float* kc = cache_.k(l, g);
+        float* vc = cache_.v(l, g);
         for (int64_t i = 0; i < n; ++i) {
-            std::memcpy(kc + (pos_ + i) * hd, k_new + i * 3 * d + h * hd, size_t(hd) * sizeof(float));
-            std::memcpy(vc + (pos_ + i) * hd, v_new + i * 3 * d + h * hd, size_t(hd) * sizeof(float));
+            std::memcpy(kc + (pos_ + i) * hd, k_new + i * ld + g * hd, size_t(hd) * sizeof(float));
+            std::memcpy(vc + (pos_ + i) * hd, v_new + i * ld + g * hd, size_t(hd) * sizeof(float));
         }
+    }
+    for (int64_t h = 0; h < cfg_.n_head; ++h) {
+        const int64_t g = cfg_.kv_head_of(h);
+        const float* kc = cache_.k(l, g);
+        const float* vc = cache_.v(l, g);
         float* s = scores_.data();  // (n, T)
-        attention_scores(s, q + h * hd, 3 * d, kc, n, pos_, hd, &pool_);
+        attention_scores(s, q + h * hd, ld, kc, n, pos_, hd, &pool_);
         if (want(Hook::AttnScores)) emit(Hook::AttnScores, L, int(h), s, n, T, T);
         attention_softmax(s, n, pos_, &pool_);
         if (want(Hook::Pattern)) emit(Hook::Pattern, L, int(h), s, n, T, T);

@@ -70,7 +70,7 @@ private:
     // Activations, row-major, n_batch rows each.
     std::vector<float> x_;       // (n_batch, d)      residual stream
     std::vector<float> h_;       // (n_batch, d)      LayerNorm output
-    std::vector<float> qkv_;     // (n_batch, 3d)     q | k | v
+    std::vector<float> qkv_;     // (n_batch, d + 2 d_kv)  q | k | v (d_kv = d with one kv head per head)
     std::vector<float> z_;       // (n_batch, d)      heads' weighted values
     std::vector<float> proj_;    // (n_batch, d)      attention / MLP output
     std::vector<float> ff_;      // (n_batch, n_ff)   MLP hidden

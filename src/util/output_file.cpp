@@ -39,4 +39,10 @@ void OutputFile::commit() {
     }
 }
 
+void write_file_atomically(const std::string& path, const std::string& content) {
+    OutputFile f(path);
+    f.write(content);
+    f.commit();
+}
+
 }  // namespace minigpt

@@ -26,4 +26,7 @@ private:
     FILE* f_ = nullptr;
 };
 
+// The whole of `content` written to `path` through an OutputFile (all or nothing).
+void write_file_atomically(const std::string& path, const std::string& content);
+
 }  // namespace minigpt

@@ -173,19 +173,25 @@ SvgPanel render_line_chart(const SvgLineChart& ch) {
     const double left = 64, right = 16, top = 30, bottom = 44;
     const double W = ch.width - left - right, H = ch.height - top - bottom;
     auto ty = [&](double v) { return ch.log_y ? std::log10(std::max(v, 1e-300)) : v; };
+    auto tx = [&](double v) { return ch.log_x ? std::log10(std::max(v, 1e-300)) : v; };
+    // The unnamed line (x, y) first, then the named series.
+    std::vector<SvgSeries> lines;
+    if (!ch.x.empty()) lines.push_back(SvgSeries{"", ch.x, ch.y});
+    lines.insert(lines.end(), ch.series.begin(), ch.series.end());
     double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
-    for (size_t i = 0; i < ch.x.size(); ++i) {
-        if (!std::isfinite(ch.y[i])) continue;
-        x0 = std::min(x0, ch.x[i]), x1 = std::max(x1, ch.x[i]);
-        y0 = std::min(y0, ty(ch.y[i])), y1 = std::max(y1, ty(ch.y[i]));
-    }
+    for (const SvgSeries& s : lines)
+        for (size_t i = 0; i < s.x.size(); ++i) {
+            if (!std::isfinite(s.y[i])) continue;
+            x0 = std::min(x0, tx(s.x[i])), x1 = std::max(x1, tx(s.x[i]));
+            y0 = std::min(y0, ty(s.y[i])), y1 = std::max(y1, ty(s.y[i]));
+        }
     const bool has_ref = !ch.reference_label.empty() && std::isfinite(ch.reference_y);
     if (has_ref) y0 = std::min(y0, ty(ch.reference_y)), y1 = std::max(y1, ty(ch.reference_y));
     if (!(x0 < x1)) x0 -= 1, x1 += 1;
     if (!(y0 < y1)) y0 -= 1, y1 += 1;
     const double pad = (y1 - y0) * 0.05;
     y0 -= pad, y1 += pad;
-    auto px = [&](double x) { return left + (x - x0) / (x1 - x0) * W; };
+    auto px = [&](double x) { return left + (tx(x) - x0) / (x1 - x0) * W; };
     auto py = [&](double y) { return top + H - (ty(y) - y0) / (y1 - y0) * H; };
     std::string& b = p.body;
     b += text(left, 18, ch.title, "font-size=\"13\" font-weight=\"bold\"");
@@ -193,11 +199,12 @@ SvgPanel render_line_chart(const SvgLineChart& ch) {
          fmt("%.1f", H) + "\" fill=\"none\" stroke=\"#888\"/>\n";
     for (int k = 0; k <= 4; ++k) {  // five ticks per axis
         const double xv = x0 + (x1 - x0) * k / 4, yv = y0 + (y1 - y0) * k / 4;
-        const double yl = ch.log_y ? std::pow(10.0, yv) : yv;
-        b += text(px(xv), top + H + 14, num(std::round(xv * 100) / 100), "font-size=\"9\" text-anchor=\"middle\"");
+        const double yl = ch.log_y ? std::pow(10.0, yv) : yv, xl = ch.log_x ? std::pow(10.0, xv) : xv;
+        b += text(left + (xv - x0) / (x1 - x0) * W, top + H + 14, num(std::round(xl * 100) / 100),
+                  "font-size=\"9\" text-anchor=\"middle\"");
         b += text(left - 4, top + H - (yv - y0) / (y1 - y0) * H + 3, num(yl), "font-size=\"9\" text-anchor=\"end\"");
     }
-    b += text(left + W / 2, ch.height - 8, ch.x_label, "font-size=\"11\" text-anchor=\"middle\"");
+    b += text(left + W / 2, ch.height - 8, ch.x_label + (ch.log_x ? " (log scale)" : ""), "font-size=\"11\" text-anchor=\"middle\"");
     b += "<text x=\"14\" y=\"" + fmt("%.1f", top + H / 2) + "\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 14 " +
          fmt("%.1f", top + H / 2) + ")\">" + xml_escape(ch.y_label + (ch.log_y ? " (log scale)" : "")) + "</text>\n";
     if (has_ref) {
@@ -206,14 +213,26 @@ SvgPanel render_line_chart(const SvgLineChart& ch) {
              fmt("%.1f", y) + "\" stroke=\"#c33\" stroke-dasharray=\"4 3\"/>\n";
         b += text(left + W - 4, y - 4, ch.reference_label + " " + num(ch.reference_y), "font-size=\"9\" text-anchor=\"end\" fill=\"#c33\"");
     }
-    std::string pts;
-    for (size_t i = 0; i < ch.x.size(); ++i)
-        if (std::isfinite(ch.y[i])) pts += fmt("%.1f", px(ch.x[i])) + "," + fmt("%.1f", py(ch.y[i])) + " ";
-    b += "<polyline fill=\"none\" stroke=\"#2a6fb0\" stroke-width=\"1.5\" points=\"" + pts + "\"/>\n";
-    for (size_t i = 0; i < ch.x.size(); ++i)
-        if (std::isfinite(ch.y[i]))
-            b += "<circle cx=\"" + fmt("%.1f", px(ch.x[i])) + "\" cy=\"" + fmt("%.1f", py(ch.y[i])) +
-                 "\" r=\"2\" fill=\"#2a6fb0\"><title>" + xml_escape(num(ch.x[i]) + ": " + num(ch.y[i])) + "</title></circle>\n";
+    static const char* kColours[] = {"#2a6fb0", "#d9822b", "#3a9a4a", "#b03a8a", "#7a5cc4", "#8c6d31"};
+    for (size_t k = 0; k < lines.size(); ++k) {
+        const SvgSeries& s = lines[k];
+        const std::string colour = kColours[k % 6];
+        std::string pts;
+        for (size_t i = 0; i < s.x.size(); ++i)
+            if (std::isfinite(s.y[i])) pts += fmt("%.1f", px(s.x[i])) + "," + fmt("%.1f", py(s.y[i])) + " ";
+        b += "<polyline fill=\"none\" stroke=\"" + colour + "\" stroke-width=\"1.5\" points=\"" + pts + "\"/>\n";
+        for (size_t i = 0; i < s.x.size(); ++i)
+            if (std::isfinite(s.y[i]))
+                b += "<circle cx=\"" + fmt("%.1f", px(s.x[i])) + "\" cy=\"" + fmt("%.1f", py(s.y[i])) + "\" r=\"2\" fill=\"" +
+                     colour + "\"><title>" + xml_escape((s.name.empty() ? "" : s.name + ", ") + num(s.x[i]) + ": " + num(s.y[i])) +
+                     "</title></circle>\n";
+        if (!s.name.empty()) {  // legend, top left inside the frame
+            const double ly = top + 12 + 13 * double(k);
+            b += "<line x1=\"" + fmt("%.1f", left + 8) + "\" x2=\"" + fmt("%.1f", left + 24) + "\" y1=\"" + fmt("%.1f", ly - 3) +
+                 "\" y2=\"" + fmt("%.1f", ly - 3) + "\" stroke=\"" + colour + "\" stroke-width=\"2\"/>\n";
+            b += text(left + 28, ly, s.name, "font-size=\"9\"");
+        }
+    }
     return p;
 }
 

@@ -24,9 +24,17 @@ struct SvgHeatmap {
     bool diverging = false;
 };
 
+// A named line of a chart with several (a legend names each).
+struct SvgSeries {
+    std::string name;
+    std::vector<double> x, y;
+};
+
 struct SvgLineChart {
     std::string title, x_label, y_label;
     std::vector<double> x, y;
+    std::vector<SvgSeries> series;  // more lines, each in its own colour with a legend entry
+    bool log_x = false;
     double reference_y = 0;       // a dashed horizontal line (e.g. the baseline); NaN or 0 with no label: none
     std::string reference_label;
     bool log_y = false;
