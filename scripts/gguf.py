@@ -18,6 +18,7 @@ Used as a module by convert.py and the tests; run as a script it dumps a file:
   gguf.py FILE.gguf [--tensors] [--kv-arrays]
 """
 import argparse
+import mmap
 import os
 import struct
 import sys
@@ -143,7 +144,7 @@ class GGUFWriter:
     def __init__(self, path):
         self.path = path
         self.kv = OrderedDict()          # key -> (value_type, value, elem_type)
-        self.tensors = OrderedDict()     # name -> (ne, ggml_type, bytes-like data)
+        self.tensors = OrderedDict()     # name -> (ne, ggml_type, array or function returning it)
 
     # --- metadata
     def add(self, key, vtype, value):
@@ -212,35 +213,70 @@ class GGUFWriter:
         raise GGUFError(f"{key}: unknown value type {vtype}")
 
     # --- tensors
-    def add_tensor(self, name, array, ggml_type=None):
+    def add_tensor(self, name, array, ggml_type=None, shape=None, check=None):
         """Adds a tensor from a numpy array (row-major; ne = reversed shape).
 
         ggml_type: F32/F16/BF16 convert the values; Q8_0 quantizes float input.
         Default: F32 for float32/float64 input, F16 for float16 input.
+        `array` may also be a function returning the array, or an object with .shape
+        and .array(), with `shape` given: it is only read when write() reaches the
+        tensor, so a converter holds one converted tensor at a time, never the whole
+        model. check(array), if given, runs on the values then (and may raise).
+        A contiguous view of a memory-mapped file (np.memmap) whose bytes are already
+        the output's (f32 into F32, f16 into F16) is copied file to file by the kernel.
         """
         if not name or name in self.tensors:
             raise GGUFError(f"tensor name {name!r} is empty or already used")
         if len(name.encode("utf-8")) >= 64:
             raise GGUFError(f"tensor name {name!r} is longer than ggml's 63-byte limit")
-        array = np.asarray(array)
-        if not 1 <= array.ndim <= GGML_MAX_DIMS:
-            raise GGUFError(f"{name}: tensors need 1..{GGML_MAX_DIMS} dimensions, got shape {array.shape}")
+        lazy = callable(array) or hasattr(array, "array")
+        if lazy:
+            if shape is None:
+                raise GGUFError(f"{name}: a tensor given as a function needs its shape")
+            shape = tuple(int(d) for d in shape)
+        else:
+            array = np.asarray(array) if not isinstance(array, np.ndarray) else array
+            shape = array.shape
+        if not 1 <= len(shape) <= GGML_MAX_DIMS:
+            raise GGUFError(f"{name}: tensors need 1..{GGML_MAX_DIMS} dimensions, got shape {shape}")
         if ggml_type is None:
-            ggml_type = GGMLType.F16 if array.dtype == np.float16 else GGMLType.F32
+            ggml_type = GGMLType.F16 if not lazy and array.dtype == np.float16 else GGMLType.F32
+        if ggml_type not in (GGMLType.F32, GGMLType.F16, GGMLType.BF16, GGMLType.Q8_0):
+            raise GGUFError(f"{name}: unsupported ggml type {ggml_type}")
+        if ggml_type == GGMLType.Q8_0 and shape[-1] % QK8_0:
+            raise GGUFError(f"{name}: Q8_0 needs the inner dimension to be a multiple of {QK8_0}, got {shape[-1]}")
+        ne = [int(d) for d in reversed(shape)]
+        self.tensors[name] = (ne, ggml_type, (array, check))
+
+    @staticmethod
+    def _tensor_values(name, ne, source):
+        """The tensor's values (an array, possibly a view of a memory map), checked."""
+        array, check = source
+        if callable(array):
+            array = array()
+        elif hasattr(array, "array"):
+            array = array.array()
+        array = array if isinstance(array, np.ndarray) else np.asarray(array)
+        if array.shape != tuple(reversed(ne)):
+            raise GGUFError(f"{name}: got an array of shape {array.shape}, expected {tuple(reversed(ne))}")
+        if check:
+            check(array)
+        return array
+
+    @staticmethod
+    def _tensor_data(name, ne, ggml_type, array):
+        """The bytes of one tensor, converted to its ggml type."""
         if ggml_type == GGMLType.F32:
             data = np.ascontiguousarray(array, dtype="<f4")
         elif ggml_type == GGMLType.F16:
             data = np.ascontiguousarray(array, dtype="<f2")
         elif ggml_type == GGMLType.BF16:
             data = f32_to_bf16_bits(array).astype("<u2")
-        elif ggml_type == GGMLType.Q8_0:
-            data = quantize_q8_0(array)
         else:
-            raise GGUFError(f"{name}: unsupported ggml type {ggml_type}")
-        ne = [int(d) for d in reversed(array.shape)]
+            data = quantize_q8_0(array)
         if data.nbytes != tensor_nbytes(ne, ggml_type):
             raise GGUFError(f"{name}: internal size mismatch")
-        self.tensors[name] = (ne, ggml_type, data)
+        return data
 
     # --- output
     def alignment(self):
@@ -262,16 +298,23 @@ class GGUFWriter:
                     f.write(_pack_string(key) + struct.pack("<I", vtype))
                     f.write(_pack_value(vtype, value, elem_type))
                 offset = 0
-                for name, (ne, ggml_type, data) in self.tensors.items():
+                for name, (ne, ggml_type, _) in self.tensors.items():
                     f.write(_pack_string(name) + struct.pack("<I", len(ne)))
                     f.write(struct.pack(f"<{len(ne)}Q", *ne) + struct.pack("<IQ", ggml_type, offset))
-                    offset += data.nbytes + _pad(data.nbytes, alignment)
+                    nbytes = tensor_nbytes(ne, ggml_type)
+                    offset += nbytes + _pad(nbytes, alignment)
                 f.write(b"\0" * _pad(f.tell(), alignment))
-                for i, (name, (ne, ggml_type, data)) in enumerate(self.tensors.items()):
+                f.flush()  # the data section goes straight to the descriptor
+                for i, (name, (ne, ggml_type, source)) in enumerate(self.tensors.items()):
                     if progress:
                         progress(i, len(self.tensors), name)
-                    f.write(memoryview(data).cast("B"))
-                    f.write(b"\0" * _pad(data.nbytes, alignment))
+                    array = self._tensor_values(name, ne, source)
+                    nbytes = tensor_nbytes(ne, ggml_type)
+                    span = file_span(array) if _VERBATIM.get(ggml_type) == array.dtype.str else None
+                    if span is None or not copy_span(span, nbytes, f.fileno()):
+                        write_all(f.fileno(), self._tensor_data(name, ne, ggml_type, array))
+                    write_all(f.fileno(), b"\0" * _pad(nbytes, alignment))
+                    del array  # one converted tensor alive at a time
             os.replace(tmp, self.path)
         except BaseException:
             try:
@@ -279,6 +322,53 @@ class GGUFWriter:
             except OSError:
                 pass
             raise
+
+
+# Output types whose bytes are the input's when the input has this numpy dtype.
+_VERBATIM = {GGMLType.F32: "<f4", GGMLType.F16: "<f2"}
+
+
+def file_span(array):
+    """(path, offset) of a C-contiguous view of a read-only np.memmap in its file, else None."""
+    if not isinstance(array, np.memmap) or not array.flags.c_contiguous or not getattr(array, "filename", None):
+        return None
+    root = array
+    while isinstance(root, np.ndarray):
+        root = root.base
+    if not isinstance(root, mmap.mmap):
+        return None
+    start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY  # where np.memmap mapped the file from
+    return array.filename, start + array.ctypes.data - np.frombuffer(root, dtype=np.uint8).ctypes.data
+
+
+def copy_span(span, nbytes, out_fd):
+    """Copies nbytes at span=(path, offset) to out_fd's position inside the kernel
+    (copy_file_range: no pass through Python, as cp does). False when the file
+    systems cannot (nothing is written then)."""
+    path, offset = span
+    if not hasattr(os, "copy_file_range"):
+        return False
+    start = os.lseek(out_fd, 0, os.SEEK_CUR)
+    with open(path, "rb") as src:
+        done = 0
+        while done < nbytes:
+            try:
+                n = os.copy_file_range(src.fileno(), out_fd, nbytes - done, offset + done)
+            except OSError:
+                n = 0
+            if n <= 0:  # unsupported here: rewind and let the caller write the bytes
+                os.ftruncate(out_fd, start)
+                os.lseek(out_fd, start, os.SEEK_SET)
+                return False
+            done += n
+    return True
+
+
+def write_all(fd, data):
+    """os.write until every byte is out (one call writes at most about 2 GiB)."""
+    view = memoryview(data).cast("B")
+    while len(view):
+        view = view[os.write(fd, view):]
 
 
 def _pack_string(s):

@@ -7,8 +7,8 @@ Formats:
                       then the raw little-endian byte buffer the offsets point into.
   pytorch_model.bin   torch.save's zip archive: PREFIX/data.pkl (a pickle of the state
                       dict) and PREFIX/data/KEY (one raw buffer per storage). The pickle is
-                      read by a restricted Unpickler that builds numpy arrays and refuses
-                      every global except the handful torch.save emits for plain tensors.
+                      read by torch_pickle.py's restricted Unpickler, which refuses every
+                      global except the handful torch.save emits for tensors and plain values.
 Sharded checkpoints (*.index.json with a weight_map) are read shard by shard.
 
 load_gpt2(dir) returns the config and the GPT-2 tensors under canonical names
@@ -19,12 +19,13 @@ Run as a script it lists a checkpoint's tensors:  hf_checkpoint.py HF_DIR
 import argparse
 import json
 import os
-import pickle
 import sys
-import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_pickle import CheckpointError, LazyTensor, TorchArchive, bf16_to_f32  # noqa: E402
 
 # safetensors dtype -> numpy dtype. BF16 has no numpy type: it is read as uint16
 # bit patterns and widened to float32 (exactly).
@@ -33,14 +34,7 @@ SAFETENSORS_DTYPES = {
     "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
 }
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # the limit the reference safetensors library uses
-
-
-class CheckpointError(Exception):
-    """A checkpoint folder or file is missing, malformed or unsafe."""
-
-
-def _bf16_to_f32(bits):
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+_bf16_to_f32 = bf16_to_f32
 
 
 # ---------------------------------------------------------------- safetensors
@@ -158,125 +152,19 @@ def write_safetensors(path, tensors, metadata=None):
 
 
 # ---------------------------------------------------------------- pytorch_model.bin
-class _StorageType:
-    """Stands in for torch.FloatStorage etc.: only carries the element dtype."""
-
-    def __init__(self, name, dtype):
-        self.name, self.dtype = name, np.dtype(dtype)
-
-
-_STORAGE_TYPES = {
-    "FloatStorage": "<f4", "HalfStorage": "<f2", "BFloat16Storage": "<u2", "DoubleStorage": "<f8",
-    "LongStorage": "<i8", "IntStorage": "<i4", "ShortStorage": "<i2", "CharStorage": "i1",
-    "ByteStorage": "u1", "BoolStorage": "?",
-}
-
-
-class _Storage:
-    def __init__(self, stype, array):
-        self.stype, self.array = stype, array
-
-
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
-                       backward_hooks=None, metadata=None):
-    """numpy version of torch._utils._rebuild_tensor_v2 with every index checked."""
-    if not isinstance(storage, _Storage):
-        raise CheckpointError("tensor refers to something that is not a storage")
-    size, stride = tuple(size), tuple(stride)
-    if (len(size) != len(stride) or not all(type(d) is int and d >= 0 for d in size)
-            or not all(type(s) is int and s >= 0 for s in stride)
-            or type(storage_offset) is not int or storage_offset < 0):
-        raise CheckpointError(f"bad tensor geometry offset={storage_offset} size={size} stride={stride}")
-    arr = storage.array
-    if 0 in size:
-        return np.zeros(size, dtype=arr.dtype)
-    last = storage_offset + sum((d - 1) * s for d, s in zip(size, stride))
-    if last >= arr.size:
-        raise CheckpointError(f"tensor (offset={storage_offset} size={size} stride={stride}) reaches element "
-                              f"{last} of a storage with {arr.size} elements")
-    view = np.lib.stride_tricks.as_strided(arr[storage_offset:], shape=size,
-                                           strides=[s * arr.itemsize for s in stride], writeable=False)
-    out = np.array(view)  # own contiguous copy
-    if storage.stype.name == "BFloat16Storage":
-        out = _bf16_to_f32(out).reshape(size)
-    return out
-
-
-def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
-    return data
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, path, zf, prefix):
-        super().__init__(file)
-        self.path, self.zf, self.prefix = path, zf, prefix
-        self.storages = {}
-
-    def find_class(self, module, name):
-        allowed = {
-            ("collections", "OrderedDict"): OrderedDict,
-            ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-        }
-        if (module, name) in allowed:
-            return allowed[(module, name)]
-        if module == "torch" and name in _STORAGE_TYPES:
-            return _StorageType(name, _STORAGE_TYPES[name])
-        raise CheckpointError(f"{self.path}: refusing to load global '{module}.{name}' from the pickle "
-                              f"(only plain tensor state dicts are accepted; this file may run code)")
-
-    def persistent_load(self, pid):
-        if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
-                or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
-                or type(pid[4]) is not int or pid[4] < 0):
-            raise CheckpointError(f"{self.path}: unexpected persistent id {pid!r}")
-        _, stype, key, _location, numel = pid
-        if key in self.storages:
-            return self.storages[key]
-        member = f"{self.prefix}data/{key}"
-        try:
-            info = self.zf.getinfo(member)
-        except KeyError:
-            raise CheckpointError(f"{self.path}: storage {member} is missing from the archive") from None
-        nbytes = numel * stype.dtype.itemsize
-        if info.file_size < nbytes:
-            raise CheckpointError(f"{self.path}: storage {member} has {info.file_size} bytes, "
-                                  f"expected {nbytes} for {numel} elements of {stype.name}")
-        raw = self.zf.read(member)[:nbytes]
-        self.storages[key] = _Storage(stype, np.frombuffer(raw, dtype=stype.dtype))
-        return self.storages[key]
-
-
 def read_torch_bin(path):
-    """Reads torch.save's zip format; returns OrderedDict name -> numpy array."""
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a zip archive (the legacy pre-1.6 torch format is not "
-                              f"supported; re-save it with torch.save in a recent torch)")
-    with zipfile.ZipFile(path) as zf:
-        pkls = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-        if len(pkls) != 1:
-            raise CheckpointError(f"{path}: expected exactly one PREFIX/data.pkl in the archive, found {pkls}")
-        prefix = pkls[0][:-len("data.pkl")]
-        if prefix + "byteorder" in zf.namelist():
-            order = zf.read(prefix + "byteorder").decode("ascii", "replace").strip()
-            if order != "little":
-                raise CheckpointError(f"{path}: byteorder is {order!r}; only little-endian archives are supported")
-        with zf.open(pkls[0]) as f:
-            try:
-                state = _RestrictedUnpickler(f, path, zf, prefix).load()
-            except CheckpointError:
-                raise
-            except Exception as e:  # a malformed pickle stream
-                raise CheckpointError(f"{path}: cannot unpickle {pkls[0]}: {type(e).__name__}: {e}") from None
+    """Reads torch.save's zip format (torch_pickle.py: restricted unpickler, storages
+    mapped, not read); returns OrderedDict name -> numpy array (views of the file)."""
+    state = TorchArchive(path).load()
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the pickle holds a {type(state).__name__}, expected a state dict")
     out = OrderedDict()
     for k, v in state.items():
-        if not isinstance(k, str) or not isinstance(v, np.ndarray):
+        if not isinstance(k, str) or not isinstance(v, LazyTensor):
             raise CheckpointError(f"{path}: entry {k!r} is not a named tensor")
-        out[k] = v
+        out[k] = v.array()
     return out
 
 
@@ -369,8 +257,8 @@ def load_config(hf_dir):
         raise CheckpointError(f"{path}: must hold a JSON object")
     archs = cfg.get("architectures") or ["GPT2LMHeadModel"]
     if cfg.get("model_type", "gpt2") != "gpt2" or not set(archs) & {"GPT2LMHeadModel", "GPT2Model"}:
-        raise CheckpointError(f"{path}: model_type {cfg.get('model_type')!r} / architectures {archs} "
-                              f"is not a GPT-2 model")
+        raise CheckpointError(f"{path}: architectures {archs} (model_type {cfg.get('model_type')!r}) is not "
+                              f"GPT-2's language model GPT2LMHeadModel; minigpt converts GPT-2 models only")
     return GPT2Config(cfg, path)
 
 
@@ -391,14 +279,20 @@ def gpt2_shapes(c):
     return shapes
 
 
-def load_gpt2(hf_dir, source="auto"):
+def load_gpt2(hf_dir, source="auto", file=None):
     """Returns (GPT2Config, OrderedDict canonical name -> array, files read).
+    file: read the tensors from this one checkpoint file instead of the folder's.
 
     Canonical names drop the "transformer." prefix; the attention-mask buffers
     (attn.bias, attn.masked_bias) are skipped. "lm_head.weight" is present only
     when the checkpoint stores one that differs from wte (an untied head)."""
     config = load_config(hf_dir)
-    state, files = load_state_dict(hf_dir, source)
+    if file is None:
+        state, files = load_state_dict(hf_dir, source)
+    else:
+        with open(file, "rb") as f:
+            is_zip = f.read(4) == b"PK\x03\x04"
+        state, files = (read_torch_bin(file) if is_zip else read_safetensors(file)), [file]
     shapes = gpt2_shapes(config)
     out, where = OrderedDict(), ", ".join(files)
     for name, arr in state.items():

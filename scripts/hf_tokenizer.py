@@ -74,7 +74,7 @@ def load_gpt2_bpe(hf_dir, n_vocab):
             lines = f.read().split("\n")
         if lines and lines[0].startswith("#version"):
             lines = lines[1:]
-        merges, src = [], merges_path
+        merges, src = [], vocab_path
         for i, line in enumerate(lines):
             if not line:
                 continue
