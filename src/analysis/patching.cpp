@@ -1,10 +1,10 @@
 #include "analysis/patching.h"
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 #include <string>
 
+#include "eval/perplexity.h"
 #include "runtime/transformer.h"
 #include "util/resource_limits.h"
 
@@ -12,11 +12,7 @@ namespace minigpt {
 
 double PatchMetric::operator()(const float* logits, int64_t n_vocab) const {
     if (wrong >= 0) return double(logits[answer]) - double(logits[wrong]);
-    // log_softmax in double, max subtracted.
-    const double mx = double(*std::max_element(logits, logits + n_vocab));
-    double sum = 0;
-    for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(double(logits[i]) - mx);
-    return double(logits[answer]) - mx - std::log(sum);
+    return -token_nll(logits, n_vocab, answer);  // log_softmax in double, max subtracted
 }
 
 ZRecorder::ZRecorder(const Config& cfg, int64_t n_pos) : d_(cfg.n_embd), hd_(cfg.head_dim()), n_pos_(n_pos) {
