@@ -97,7 +97,7 @@ TEST_CASE("attention export: file rows equal the forward pass's patterns (prompt
         MESSAGE((f32 ? "f32" : "f16") << ": max |file - pattern| = " << worst << ", max |row sum - 1| = " << worst_sum);
         if (f32) CHECK(worst == 0.f);
         else CHECK(worst <= 2.5e-4f);  // half a unit in the last place of f16 at values <= 1 (2^-12)
-        CHECK(worst_sum <= (f32 ? 1e-5f : 5e-3f));
+        CHECK(worst_sum <= (f32 ? 1.2e-6f : 2.8e-3f));  // measured 1.1e-7 (f32) and 2.8e-4 (f16)
     }
 }
 

@@ -159,7 +159,7 @@ TEST_CASE("hooks: every point fires with the documented shape; patterns are caus
     CHECK(patterns == 2 /*calls*/ * 2 /*layers*/ * 4 /*heads*/);
     CHECK(rec.above_diagonal_zero);
     MESSAGE("max |row sum - 1| of patterns: " << rec.pattern_row_sum_err);
-    CHECK(rec.pattern_row_sum_err < 1e-5f);
+    CHECK(rec.pattern_row_sum_err < 1.4e-6f);  // measured 1.4e-7
 }
 
 TEST_CASE("hooks: an intervention on hook_z changes the logits; none leaves them bit-identical") {
@@ -203,7 +203,9 @@ TEST_CASE("kernels: f16 and q8_0 GEMV equal their scalar twins") {
             const std::string type_name = dtype_name(type);
         CAPTURE(type_name);
             CAPTURE(cols);
-            CHECK(worst < 2e-5f);
+            MESSAGE(type_name << ", " << cols << " columns: max |simd - scalar| / (1 + |y|) = " << worst
+                              << " (tolerance 2e-5)");
+            CHECK(worst < 2e-5f);  // measured up to 4.9e-6 (f32, 768 columns) on AVX-512
         }
     }
 }

@@ -184,8 +184,8 @@ TEST_CASE("kernels: q8_0 x q8_0 GEMM equals the scalar integer dot; batch result
             CAPTURE(cols);
             CHECK(identical);
         }
-        MESSAGE("q8_0: max |simd - scalar| / sum|w x| = " << worst << " (tolerance 1e-6)");
-        CHECK(worst <= 1e-6f);
+        MESSAGE("q8_0: max |simd - scalar| / sum|w x| = " << worst << " (tolerance 4e-7)");
+        CHECK(worst <= 4e-7f);  // measured 4.2e-8 (AVX2 and AVX-512): the integer dots are exact
     });
 }
 
@@ -233,7 +233,7 @@ TEST_CASE("kernels: dequantization equals the scalar conversion exactly") {
 
 TEST_CASE("kernels: attention scores, softmax and weighted values equal the scalar loops") {
     for_each_isa([](const KernelTable& kt) {
-        float worst_s = 0, worst_p = 0, worst_z = 0;
+        float worst_s = 0, worst_p = 0, worst_z = 0, worst_sum = 0;
         for (int64_t hd : {64, 24, 80, 5}) {
             for (int64_t T : {1, 2, 7, 33, 130}) {
                 const auto q = normal_floats(hd, 1), k = normal_floats(T * hd, 2), v = normal_floats(T * hd, 3);
@@ -259,7 +259,8 @@ TEST_CASE("kernels: attention scores, softmax and weighted values equal the scal
                     if (std::isinf(sr[size_t(j)]) || (T > 1 && j == 0) || (j >= 3 && (j - 3) % 5 == 0))
                         CHECK(p[size_t(j)] == 0.f);
                 }
-                CHECK(std::fabs(sum - 1.0) < 1e-6);
+                worst_sum = std::max(worst_sum, float(std::fabs(sum - 1.0)));
+                CHECK(std::fabs(sum - 1.0) < 1e-6);  // measured 1.2e-7
                 std::vector<float> z(static_cast<size_t>(hd)), zr(static_cast<size_t>(hd));
                 kt.attn_values(z.data(), pr.data(), v.data(), T, hd);
                 kernels_scalar().attn_values(zr.data(), pr.data(), v.data(), T, hd);
@@ -271,10 +272,11 @@ TEST_CASE("kernels: attention scores, softmax and weighted values equal the scal
             }
         }
         MESSAGE("scores " << worst_s << ", softmax (relative) " << worst_p << ", values " << worst_z
-                          << " (tolerances 1e-6, 1e-6, 1e-6)");
+                          << " (tolerances 1e-6, 1e-6, 6e-7); softmax |sum - 1| " << worst_sum);
+        // measured 1.8e-7, 2.4e-7, 5.7e-8 (max over the instruction sets)
         CHECK(worst_s <= 1e-6f);
         CHECK(worst_p <= 1e-6f);
-        CHECK(worst_z <= 1e-6f);
+        CHECK(worst_z <= 6e-7f);
     });
 }
 
@@ -361,6 +363,8 @@ TEST_CASE("kernels: LayerNorm equals the scalar loop (double sums), rows split o
                 worst = std::max(worst, std::fabs(out[size_t(i)] - ref[size_t(i)]) / (1e-6f + std::fabs(ref[size_t(i)])));
         }
         MESSAGE("LayerNorm: max relative |simd - scalar| = " << worst << " (tolerance 1e-6)");
+        // measured 0 on all three instruction sets; the bound leaves room for a kernel that
+        // sums in another order (float rounding of ~1e-7)
         CHECK(worst <= 1e-6f);
     });
     const int64_t rows = 9, dim = 64;
