@@ -1,140 +1,33 @@
 #include "tokenizer/gpt2_files.h"
 
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
 #include "tokenizer/gpt2_bpe.h"
 #include "tokenizer/gpt2_byte_map.h"
+#include "util/json.h"
 #include "util/read_file.h"
 
 namespace minigpt {
 
 namespace {
 
-// A JSON reader for exactly one shape: an object whose values are integers.
-class VocabJsonParser {
-public:
-    VocabJsonParser(const std::string& json, const std::string& source) : s_(json), source_(source) {}
-
-    std::vector<std::pair<std::string, int64_t>> parse() {
-        std::vector<std::pair<std::string, int64_t>> entries;
-        skip_space();
-        expect('{', "'{' starting the vocabulary object");
-        skip_space();
-        if (peek() == '}') {
-            ++pos_;
-        } else {
-            for (;;) {
-                skip_space();
-                std::string key = parse_string();
-                skip_space();
-                expect(':', "':' after a token text");
-                skip_space();
-                entries.emplace_back(std::move(key), parse_id());
-                skip_space();
-                if (peek() == ',') { ++pos_; continue; }
-                expect('}', "',' or '}' after a token id");
-                break;
-            }
-        }
-        skip_space();
-        if (pos_ != s_.size()) fail("end of file after the vocabulary object");
-        return entries;
-    }
-
-private:
-    [[noreturn]] void fail(const std::string& expected) const {
-        std::string found = pos_ >= s_.size() ? "end of file" : "'" + std::string(1, s_[pos_]) + "'";
-        throw std::runtime_error(source_ + ": offset " + std::to_string(pos_) + ": expected " + expected +
-                                 ", found " + found);
-    }
-    int peek() const { return pos_ < s_.size() ? (unsigned char)s_[pos_] : -1; }
-    void expect(char c, const char* what) {
-        if (peek() != (unsigned char)c) fail(what);
-        ++pos_;
-    }
-    void skip_space() {
-        while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-            ++pos_;
-    }
-    uint32_t parse_hex4() {
-        uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) {
-            const int c = peek();
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (d < 0) fail("4 hexadecimal digits after \\u");
-            v = v * 16 + uint32_t(d);
-            ++pos_;
-        }
-        return v;
-    }
-    std::string parse_string() {
-        expect('"', "'\"' starting a token text");
-        std::string out;
-        for (;;) {
-            const int c = peek();
-            if (c < 0) fail("'\"' closing the token text");
-            if (c < 0x20) fail("no raw control character inside a string (JSON needs an escape)");
-            ++pos_;
-            if (c == '"') return out;
-            if (c != '\\') { out.push_back(char(c)); continue; }
-            const int e = peek();
-            ++pos_;
-            switch (e) {
-                case '"': out.push_back('"'); break;
-                case '\\': out.push_back('\\'); break;
-                case '/': out.push_back('/'); break;
-                case 'b': out.push_back('\b'); break;
-                case 'f': out.push_back('\f'); break;
-                case 'n': out.push_back('\n'); break;
-                case 'r': out.push_back('\r'); break;
-                case 't': out.push_back('\t'); break;
-                case 'u': {
-                    uint32_t cp = parse_hex4();
-                    if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair encodes one code point
-                        if (peek() != '\\' || pos_ + 1 >= s_.size() || s_[pos_ + 1] != 'u')
-                            fail("a \\u low surrogate after a high surrogate");
-                        pos_ += 2;
-                        const uint32_t low = parse_hex4();
-                        if (low < 0xDC00 || low > 0xDFFF) { pos_ -= 4; fail("a low surrogate (DC00..DFFF)"); }
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-                    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                        pos_ -= 4;
-                        fail("a code point, not a lone low surrogate");
-                    }
-                    append_utf8(cp, &out);
-                    break;
-                }
-                default:
-                    --pos_;
-                    fail("an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)");
-            }
-        }
-    }
-    int64_t parse_id() {
-        const size_t start = pos_;
-        int64_t v = 0;
-        while (peek() >= '0' && peek() <= '9') {
-            v = v * 10 + (s_[pos_] - '0');
-            if (v > INT32_MAX) { pos_ = start; fail("a token id below 2^31"); }
-            ++pos_;
-        }
-        if (pos_ == start) fail("a non-negative integer token id");
-        if (peek() == '.' || peek() == 'e' || peek() == 'E') fail("an integer token id");
-        return v;
-    }
-
-    const std::string& s_;
-    const std::string& source_;
-    size_t pos_ = 0;
-};
+// Token ids are int32 everywhere (GGUF's token arrays, the tokenizer).
+constexpr int64_t kMaxId = INT32_MAX;
 
 }  // namespace
 
 std::vector<std::pair<std::string, int64_t>> parse_vocab_json(const std::string& json, const std::string& source) {
-    return VocabJsonParser(json, source).parse();
+    std::vector<std::pair<std::string, int64_t>> entries;
+    json_read_int_object(json, source, [&](std::string& text, int64_t id) {
+        if (id < 0 || id > kMaxId)
+            throw std::runtime_error(source + ": token " + json_quote(text) + ": expected a token id below 2^31 and " +
+                                     "not negative, found " + std::to_string(id));
+        entries.emplace_back(std::move(text), id);
+    });
+    return entries;
 }
 
 TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& merges_path) {

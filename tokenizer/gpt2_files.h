@@ -13,7 +13,8 @@ namespace minigpt {
 // rank order, "<|...|>" tokens typed CONTROL (the rest NORMAL), BOS = EOS =
 // "<|endoftext|>" when the vocabulary has it. Ids missing from vocab.json
 // become "[PAD<id>]" tokens of type UNUSED. Throws std::runtime_error naming
-// the file, the byte offset (vocab.json) or line (merges.txt) and what was expected.
+// the file, the line and column (vocab.json, read by util/json.h) or line
+// (merges.txt) and what was expected.
 TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& merges_path);
 
 // The vocab.json parser on its own: token text -> id pairs in file order.

@@ -7,6 +7,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "util/json.h"
 #include "util/utf8.h"
 
@@ -41,20 +43,6 @@ DistributionSummary summarize_distribution(const float* logits, int64_t n, int32
     return s;
 }
 
-namespace {
-
-void append_number(std::string& out, double x) {
-    if (!std::isfinite(x)) {  // JSON has no infinities
-        out += "null";
-        return;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.7g", x);
-    out += buf;
-}
-
-}  // namespace
-
 TraceWriter::TraceWriter(const std::string& path, const Model& model, const Tokenizer& tokenizer, const TraceOptions& opt)
     : path_(path), model_(model), tok_(tokenizer), opt_(opt) {
     if (opt_.top_k < 0 || opt_.lens_top_k < 0) throw std::runtime_error("trace: top-k must not be negative");
@@ -67,36 +55,39 @@ TraceWriter::~TraceWriter() {
     if (f_) std::fclose(f_);
 }
 
-void TraceWriter::append_token(std::string& line, int32_t id) {
+// Probabilities, log-probabilities and entropies carry 7 significant digits:
+// the logits they come from are floats.
+constexpr int kDigits = 7;
+
+void TraceWriter::add_token(Json& obj, int32_t id) const {
     const std::string bytes = id >= 0 && id < tok_.vocab_size() ? tok_.token_bytes(id) : std::string();
-    line += "\"id\":" + std::to_string(id) + ",\"text\":";
-    write_json_string(line, bytes);
+    obj["id"] = id;
+    obj["text"] = bytes;  // invalid UTF-8 becomes U+FFFD when written (util/json.h)
     if (!valid_utf8(bytes)) {
         static const char* hex = "0123456789abcdef";
-        line += ",\"hex\":\"";
+        std::string h;
         for (unsigned char c : bytes) {
-            line += hex[c >> 4];
-            line += hex[c & 15];
+            h += hex[c >> 4];
+            h += hex[c & 15];
         }
-        line += '"';
+        obj["hex"] = h;
     }
 }
 
-void TraceWriter::append_top(std::string& line, const std::vector<TokenProb>& top) {
-    line += '[';
-    for (size_t i = 0; i < top.size(); ++i) {
-        if (i) line += ',';
-        line += '{';
-        append_token(line, top[i].id);
-        line += ",\"p\":";
-        append_number(line, top[i].p);
-        line += '}';
+Json TraceWriter::top_list(const std::vector<TokenProb>& top) const {
+    Json list = Json::array();
+    for (const TokenProb& t : top) {
+        Json c = Json::object();
+        add_token(c, t.id);
+        c["p"] = json_rounded(t.p, kDigits);
+        list.push_back(std::move(c));
     }
-    line += ']';
+    return list;
 }
 
-void TraceWriter::write_line(std::string& line) {
+void TraceWriter::write_line(const Json& obj) {
     if (!f_) throw std::runtime_error(path_ + ": trace written after close");
+    std::string line = json_dump(obj);
     line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() || std::fflush(f_) != 0)
         throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
@@ -104,52 +95,50 @@ void TraceWriter::write_line(std::string& line) {
 
 void TraceWriter::begin(const std::vector<int32_t>& prompt, const std::string& attention_path) {
     const Config& c = model_.config();
-    std::string& line = line_;
-    line = "{\"type\":\"prompt\",\"model\":";
-    write_json_string(line, model_.gguf().get_string("general.name", ""));
-    line += ",\"n_layer\":" + std::to_string(c.n_layer) + ",\"n_head\":" + std::to_string(c.n_head) +
-            ",\"n_vocab\":" + std::to_string(c.n_vocab) + ",\"top_k\":" + std::to_string(opt_.top_k) + ",\"attention\":";
-    if (attention_path.empty()) line += "null";
-    else write_json_string(line, attention_path);
-    line += ",\"tokens\":[";
+    Json line = Json::object();
+    line["type"] = "prompt";
+    line["model"] = model_.gguf().get_string("general.name", "");
+    line["n_layer"] = c.n_layer;
+    line["n_head"] = c.n_head;
+    line["n_vocab"] = c.n_vocab;
+    line["top_k"] = opt_.top_k;
+    line["attention"] = attention_path.empty() ? Json() : Json(attention_path);
+    Json tokens = Json::array();
     for (size_t i = 0; i < prompt.size(); ++i) {
-        if (i) line += ',';
-        line += "{\"pos\":" + std::to_string(i) + ",";
-        append_token(line, prompt[i]);
-        line += '}';
+        Json t = Json::object();
+        t["pos"] = i;
+        add_token(t, prompt[i]);
+        tokens.push_back(std::move(t));
     }
-    line += "]}";
+    line["tokens"] = std::move(tokens);
     write_line(line);
 }
 
 void TraceWriter::step(int64_t pos, const float* logits, int32_t chosen_id) {
     const int64_t V = model_.config().n_vocab;
     const DistributionSummary s = summarize_distribution(logits, V, chosen_id, opt_.top_k, order_);
-    std::string& line = line_;
-    line = "{\"type\":\"step\",\"pos\":" + std::to_string(pos) + ",";
-    append_token(line, chosen_id);
-    line += ",\"logprob\":";
-    append_number(line, s.logprob);
-    line += ",\"entropy\":";
-    append_number(line, s.entropy);
-    line += ",\"top\":";
-    append_top(line, s.top);
+    Json line = Json::object();
+    line["type"] = "step";
+    line["pos"] = pos;
+    add_token(line, chosen_id);
+    line["logprob"] = json_rounded(s.logprob, kDigits);
+    line["entropy"] = json_rounded(s.entropy, kDigits);
+    line["top"] = top_list(s.top);
     if (lens_) {
         if (lens_->position() != pos - 1)
             throw std::runtime_error("trace: the logit lens saw position " + std::to_string(lens_->position()) +
                                      ", but step " + std::to_string(pos) + " needs position " + std::to_string(pos - 1));
         const std::vector<float>& lens_logits = lens_->compute();
-        line += ",\"lens\":[";
+        Json layers = Json::array();
         for (int64_t l = 0; l < model_.config().n_layer; ++l) {
-            if (l) line += ',';
             const DistributionSummary ls = summarize_distribution(lens_logits.data() + l * V, V, -1, opt_.lens_top_k, order_);
-            line += "{\"layer\":" + std::to_string(l) + ",\"top\":";
-            append_top(line, ls.top);
-            line += '}';
+            Json layer = Json::object();
+            layer["layer"] = l;
+            layer["top"] = top_list(ls.top);
+            layers.push_back(std::move(layer));
         }
-        line += ']';
+        line["lens"] = std::move(layers);
     }
-    line += '}';
     write_line(line);
 }
 

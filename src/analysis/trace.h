@@ -16,8 +16,10 @@
 // logits at temperature 1, before any sampling filter (penalties, top-k/p,
 // min-p, temperature); top is sorted by probability (ties: lower id first).
 // TEXT is the token's bytes as a JSON string; bytes that are not valid UTF-8
-// on their own (a token ending inside a character) become U+FFFD and the
-// token gets a "hex" member with its exact bytes.
+// on their own (a token ending inside a character) become U+FFFD (the rule of
+// util/json.h) and the token gets a "hex" member with its exact bytes. Numbers
+// carry 7 significant digits; a non-finite one (log p of a -inf logit) is null.
+// Lines are written with util/json.h (nlohmann-json).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -29,6 +31,7 @@
 #include "analysis/logit_lens.h"
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/json.h"
 
 namespace minigpt {
 
@@ -77,9 +80,9 @@ public:
     void close();  // flushes and closes; throws on a write error
 
 private:
-    void append_token(std::string& line, int32_t id);
-    void append_top(std::string& line, const std::vector<TokenProb>& top);
-    void write_line(std::string& line);
+    void add_token(Json& obj, int32_t id) const;  // "id", "text" and, for invalid UTF-8, "hex"
+    Json top_list(const std::vector<TokenProb>& top) const;
+    void write_line(const Json& obj);
 
     std::string path_;
     FILE* f_ = nullptr;
@@ -88,7 +91,6 @@ private:
     TraceOptions opt_;
     std::unique_ptr<LogitLens> lens_;
     std::vector<int32_t> order_;
-    std::string line_;
 };
 
 }  // namespace minigpt

@@ -18,11 +18,14 @@
 #include <cstdlib>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "format/gguf.h"
 #include "format/gguf_writer.h"
 #include "kernels/kernels.h"
 #include "util/thread_pool.h"
 #include "runtime/transformer.h"
+#include "util/json.h"
 
 extern "C" char* openblas_get_corename();
 
@@ -153,21 +156,22 @@ std::string last_line(const std::string& s) {
     return s.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
 }
 
-// The number after "key": in a one-line JSON object (our scripts' output), or NaN.
-double json_number(const std::string& json, const std::string& key) {
-    const size_t at = json.find("\"" + key + "\":");
-    if (at == std::string::npos) return std::nan("");
-    return std::strtod(json.c_str() + at + key.size() + 3, nullptr);
+// A member of an engine's JSON report: the number, or NaN when it is missing or not a number.
+double report_number(const Json& report, const char* key) {
+    const Json* v = json_find(report, key);
+    return v && v->is_number() ? v->get<double>() : std::nan("");
 }
 
-std::string json_string(const std::string& json, const std::string& key) {
-    const size_t at = json.find("\"" + key + "\":\"");
-    if (at == std::string::npos) return "";
-    const size_t begin = at + key.size() + 4, end = json.find('"', begin);
-    return json.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+// A string member of an engine's JSON report, or "" when it is missing or not a string.
+std::string report_string(const Json& report, const char* key) {
+    const Json* v = json_find(report, key);
+    return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-ExternalResult run_json_script(const std::string& cmd) {
+// Runs cmd; its last output line is a JSON object (our scripts' --json, llama-bench's
+// -o jsonl), returned in *report. Not ok, with the reason in detail, when cmd fails or
+// that line is not a JSON object.
+ExternalResult run_json_script(const std::string& cmd, Json* report) {
     ExternalResult r;
     std::string out;
     const int status = run_command(cmd, &out);
@@ -176,8 +180,14 @@ ExternalResult run_json_script(const std::string& cmd) {
         r.detail = line.empty() ? "no output" : line;
         return r;
     }
-    r.ok = true;
-    r.detail = line;
+    try {
+        *report = json_parse(line, "the last line of `" + cmd + "`");
+    } catch (const std::runtime_error& e) {
+        r.detail = e.what();
+        return r;
+    }
+    r.ok = report->is_object();
+    if (!r.ok) r.detail = "not a JSON object: " + line;
     return r;
 }
 
@@ -261,16 +271,17 @@ bool add_gpt2_tokenizer(const std::string& gguf_path, const TokenizerSpec& spec)
 
 ExternalResult bench_llama(const std::string& scripts_dir, const std::string& model_path, const std::string& test,
                            int n_threads, int runs, int64_t n_vocab) {
+    Json report;
     ExternalResult r = run_json_script("node " + shell_quote(scripts_dir + "/bench_llama.mjs") + " " +
-                                       shell_quote(model_path) + " --test " + test + " --threads " +
-                                       std::to_string(n_threads) + " --runs " + std::to_string(runs) + " --vocab " +
-                                       std::to_string(n_vocab) + " --json");
+                                           shell_quote(model_path) + " --test " + test + " --threads " +
+                                           std::to_string(n_threads) + " --runs " + std::to_string(runs) + " --vocab " +
+                                           std::to_string(n_vocab) + " --json",
+                                       &report);
     if (!r.ok) return r;
-    const std::string json = r.detail;
-    r.tok_s.median = json_number(json, "median");
-    r.tok_s.min = json_number(json, "min");
-    r.tok_s.max = json_number(json, "max");
-    r.detail = json_string(json, "build");
+    r.tok_s.median = report_number(report, "median");
+    r.tok_s.min = report_number(report, "min");
+    r.tok_s.max = report_number(report, "max");
+    r.detail = report_string(report, "build");
     r.ok = r.tok_s.median > 0;
     return r;
 }
@@ -279,25 +290,18 @@ ExternalResult bench_llama_native(const std::string& llama_bench, const std::str
                                   int n_threads, int runs) {
     const bool pp = test.rfind("pp", 0) == 0;
     const std::string n = test.substr(2);
+    Json report;
     ExternalResult r = run_json_script(shell_quote(llama_bench) + " -m " + shell_quote(model_path) + " -t " +
-                                       std::to_string(n_threads) + " -r " + std::to_string(runs) +
-                                       (pp ? " -p " + n + " -n 0" : " -p 0 -n " + n) + " -o jsonl");
+                                           std::to_string(n_threads) + " -r " + std::to_string(runs) +
+                                           (pp ? " -p " + n + " -n 0" : " -p 0 -n " + n) + " -o jsonl",
+                                       &report);
     if (!r.ok) return r;
-    const std::string json = r.detail;
-    const size_t at = json.find("\"samples_ts\":");
     std::vector<double> samples;
-    if (at != std::string::npos) {
-        const char* p = json.c_str() + json.find('[', at) + 1;
-        for (char* end = nullptr;; p = end + 1) {
-            const double v = std::strtod(p, &end);
-            if (end == p) break;
-            samples.push_back(v);
-            while (*end == ' ') ++end;
-            if (*end != ',') break;
-        }
-    }
+    if (const Json* ts = json_find(report, "samples_ts"); ts && ts->is_array())
+        for (const Json& v : *ts)
+            if (v.is_number()) samples.push_back(v.get<double>());
     r.tok_s = Stats::of(samples);
-    r.detail = "llama-bench build " + json_string(json, "build_commit") + " (" + llama_bench + ")";
+    r.detail = "llama-bench build " + report_string(report, "build_commit") + " (" + llama_bench + ")";
     r.ok = !samples.empty() && r.tok_s.median > 0;
     return r;
 }
@@ -315,12 +319,13 @@ Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs) {
 }
 
 ExternalResult bench_tiktoken(const std::string& scripts_dir, const std::string& text_path, int runs) {
+    Json report;
     ExternalResult r = run_json_script("node " + shell_quote(scripts_dir + "/bench_tiktoken.mjs") + " " +
-                                       shell_quote(text_path) + " --runs " + std::to_string(runs) + " --json");
+                                           shell_quote(text_path) + " --runs " + std::to_string(runs) + " --json",
+                                       &report);
     if (!r.ok) return r;
-    const std::string json = r.detail;
-    r.tok_s.median = r.tok_s.min = r.tok_s.max = json_number(json, "mb_per_s");
-    r.detail = "tiktoken " + json_string(json, "version");
+    r.tok_s.median = r.tok_s.min = r.tok_s.max = report_number(report, "mb_per_s");
+    r.detail = "tiktoken " + report_string(report, "version");
     r.ok = r.tok_s.median > 0;
     return r;
 }

@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "analysis/analysis_session.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -16,6 +18,7 @@
 #include "eval/sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "runtime/transformer.h"
+#include "util/json.h"
 
 namespace minigpt::cli {
 
@@ -62,10 +65,9 @@ size_t prompt_ids(const GenerateOptions& o, const Tokenizer& tok, std::vector<in
 }
 
 void print_json_token(int32_t id, const std::string& text, const std::string& piece, float p, float p_model) {
-    char nums[96];
-    std::snprintf(nums, sizeof nums, ", \"probability\": %.6g, \"model_probability\": %.6g}\n", double(p), double(p_model));
-    write_out("{\"id\": " + std::to_string(id) + ", \"text\": " + json_escape(text) + ", \"piece\": " +
-              json_escape(piece) + nums);
+    const Json token = {{"id", id}, {"text", text}, {"piece", piece}, {"probability", json_rounded(p, 6)},
+                        {"model_probability", json_rounded(p_model, 6)}};
+    write_out(json_dump(token) + "\n");
 }
 
 }  // namespace

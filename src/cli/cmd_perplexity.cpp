@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cxxopts.hpp>
+#include <nlohmann/json.hpp>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -34,34 +35,25 @@ std::string read_text(const std::string& path) {
     return ss.str();
 }
 
-JsonValue num(double v) {
-    char buf[40];
-    std::snprintf(buf, sizeof buf, "%.10g", v);
-    return JsonValue::number_text(buf);
-}
+Json num(double v) { return json_rounded(v, 10); }
 
-JsonValue mean_err(const MeanErr& m) {
-    JsonValue o = JsonValue::object();
-    o.set("mean", num(m.mean));
-    o.set("error", num(m.err));
-    return o;
-}
+Json mean_err(const MeanErr& m) { return {{"mean", num(m.mean)}, {"error", num(m.err)}}; }
 
-JsonValue kl_json(const KLReport& r) {
-    JsonValue o = JsonValue::object();
-    o.set("count", num(double(r.count)));
-    o.set("ppl", mean_err(r.ppl));
-    o.set("ppl_base", mean_err(r.ppl_base));
-    o.set("ln_ppl_ratio", mean_err(r.log_ppl_ratio));
-    o.set("ppl_ratio", mean_err(r.ppl_ratio));
-    o.set("ppl_diff", mean_err(r.ppl_diff));
-    o.set("kld", mean_err(r.kld));
-    o.set("kld_max", num(r.kld_max));
-    o.set("kld_median", num(r.kld_median));
-    o.set("kld_99", num(r.kld_99));
-    o.set("p_diff", mean_err(r.p_diff));
-    o.set("rms_p_diff", mean_err(r.rms_p_diff));
-    o.set("same_top", mean_err(r.same_top));
+Json kl_json(const KLReport& r) {
+    Json o = Json::object();
+    o["count"] = r.count;
+    o["ppl"] = mean_err(r.ppl);
+    o["ppl_base"] = mean_err(r.ppl_base);
+    o["ln_ppl_ratio"] = mean_err(r.log_ppl_ratio);
+    o["ppl_ratio"] = mean_err(r.ppl_ratio);
+    o["ppl_diff"] = mean_err(r.ppl_diff);
+    o["kld"] = mean_err(r.kld);
+    o["kld_max"] = num(r.kld_max);
+    o["kld_median"] = num(r.kld_median);
+    o["kld_99"] = num(r.kld_99);
+    o["p_diff"] = mean_err(r.p_diff);
+    o["rms_p_diff"] = mean_err(r.rms_p_diff);
+    o["same_top"] = mean_err(r.same_top);
     return o;
 }
 
@@ -245,24 +237,24 @@ int cmd_perplexity(int argc, char** argv) {
     bar.finish(std::to_string(r.stats.count) + " tokens scored");
 
     if (json) {
-        JsonValue o = JsonValue::object();
-        o.set("model", JsonValue::string(args["model"].as<std::string>()));
-        o.set("protocol", JsonValue::string(sliding ? "sliding-window" : "llama-perplexity"));
-        o.set("n_ctx", num(double(n_ctx)));
-        if (sliding) o.set("stride", num(double(args["stride"].as<int64_t>())));
-        o.set("bos_first", JsonValue::boolean(po.bos_first));
-        o.set("n_tokens", num(double(tokens.size())));
-        o.set("n_chunks", num(double(windows.size())));
-        o.set("n_scored", num(double(r.stats.count)));
-        o.set("ppl", num(r.ppl()));
-        o.set("ppl_error", num(r.ppl_error()));
-        o.set("mean_nll", num(r.stats.mean()));
-        JsonValue arr = JsonValue::array();
-        for (double v : r.running_ppl) arr.push(num(v));
-        o.set("running_ppl", std::move(arr));
-        o.set("seconds", num(seconds));
-        if (base) o.set("kl", kl_json(kl.report()));
-        std::printf("%s\n", o.dump().c_str());
+        Json o = Json::object();
+        o["model"] = args["model"].as<std::string>();
+        o["protocol"] = sliding ? "sliding-window" : "llama-perplexity";
+        o["n_ctx"] = n_ctx;
+        if (sliding) o["stride"] = args["stride"].as<int64_t>();
+        o["bos_first"] = po.bos_first;
+        o["n_tokens"] = tokens.size();
+        o["n_chunks"] = windows.size();
+        o["n_scored"] = r.stats.count;
+        o["ppl"] = num(r.ppl());
+        o["ppl_error"] = num(r.ppl_error());
+        o["mean_nll"] = num(r.stats.mean());
+        Json arr = Json::array();
+        for (double v : r.running_ppl) arr.push_back(num(v));
+        o["running_ppl"] = std::move(arr);
+        o["seconds"] = num(seconds);
+        if (base) o["kl"] = kl_json(kl.report());
+        std::printf("%s\n", json_dump(o).c_str());
         return 0;
     }
     if (!stream_values) std::fputs(running.c_str(), stdout);

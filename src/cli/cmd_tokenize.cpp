@@ -7,10 +7,10 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/generate_text.h"
 #include "tokenizer/gpt2_files.h"
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/json.h"
 
 namespace minigpt::cli {
 
@@ -27,7 +27,7 @@ int cmd_tokenize(int argc, char** argv) {
         ("merges", "GPT-2 merges.txt (with --vocab)", cxxopts::value<std::string>(), "FILE")
         ("p,prompt", "the text", cxxopts::value<std::string>(), "TEXT")
         ("f,file", "read the text from FILE (- = stdin), byte for byte", cxxopts::value<std::string>(), "FILE")
-        ("pieces", "one line per token: id, then its text as a JSON string (invalid UTF-8 as \\ufffd)")
+        ("pieces", "one line per token: id, then its text as a JSON string (invalid UTF-8 as U+FFFD)")
         ("special", "special-token text (e.g. <|endoftext|>) becomes the special token; default: ordinary text")
         ("no-bos", "never prepend BOS")
         ("h,help", "this help");
@@ -71,7 +71,7 @@ int cmd_tokenize(int argc, char** argv) {
             // Control tokens (SentencePiece's <s>) decode to nothing: show their name instead.
             std::string piece = tok->token_bytes(id);
             if (piece.empty() && size_t(id) < spec.tokens.size()) piece = spec.tokens[size_t(id)];
-            out += std::to_string(id) + "\t" + json_escape(piece) + "\n";
+            out += std::to_string(id) + "\t" + json_quote(piece) + "\n";
         }
     } else {
         for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);

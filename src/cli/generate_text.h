@@ -2,11 +2,9 @@
 // them without linking the command line:
 //   StopFilter   streams text while holding back whatever could still become
 //                the start of a stop string, and cuts the text at the first one
-//   json_escape  a JSON string literal for arbitrary bytes (invalid UTF-8 -> \ufffd)
+// (JSON strings: json_quote in util/json.h.)
 #pragma once
 #include <algorithm>
-#include <cstdint>
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -59,63 +57,5 @@ private:
     std::string pending_;
     bool stopped_ = false;
 };
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
-// (bad lead byte, truncated, overlong, surrogate, or beyond U+10FFFF).
-inline size_t utf8_sequence_length(const std::string& s, size_t i) {
-    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned char c = b(i);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
-    if (i + n > s.size()) return 0;
-    for (size_t k = 1; k < n; ++k) {
-        if ((b(i + k) & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (b(i + k) & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-// "..." with JSON escapes: \" \\ \n \r \t \b \f, other control characters as
-// \u00XX, valid UTF-8 copied, each invalid byte as \ufffd (the replacement character).
-inline std::string json_escape(const std::string& s) {
-    std::string out = "\"";
-    for (size_t i = 0; i < s.size();) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        switch (c) {
-            case '"': out += "\\\""; ++i; continue;
-            case '\\': out += "\\\\"; ++i; continue;
-            case '\n': out += "\\n"; ++i; continue;
-            case '\r': out += "\\r"; ++i; continue;
-            case '\t': out += "\\t"; ++i; continue;
-            case '\b': out += "\\b"; ++i; continue;
-            case '\f': out += "\\f"; ++i; continue;
-            default: break;
-        }
-        if (c < 0x20 || c == 0x7F) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-            ++i;
-            continue;
-        }
-        const size_t n = utf8_sequence_length(s, i);
-        if (n == 0) {
-            out += "\\ufffd";
-            ++i;
-        } else {
-            out.append(s, i, n);
-            i += n;
-        }
-    }
-    out += '"';
-    return out;
-}
 
 }  // namespace minigpt::cli

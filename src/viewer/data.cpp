@@ -17,28 +17,22 @@ uint8_t quantize_attention_weight(float w) {
 
 namespace {
 
-const JsonValue& member(const JsonValue& obj, const char* key, const std::string& where) {
-    const JsonValue* v = obj.find(key);
-    if (!v) throw std::runtime_error(where + ": missing \"" + key + "\"");
-    return *v;
-}
-
 // [{"id","text","p"},...] -> [[id,text,p],...]
-JsonValue compact_candidates(const JsonValue& list, const std::string& where) {
-    JsonValue out = JsonValue::array();
-    for (const JsonValue& c : list.as_array(where)) {
-        JsonValue item = JsonValue::array();
-        item.push(JsonValue::number(double(member(c, "id", where).as_int(where + " id"))));
-        item.push(JsonValue::string(member(c, "text", where).as_string(where + " text")));
-        const JsonValue& p = member(c, "p", where);
-        item.push(p.is_null() ? JsonValue{} : JsonValue::number(p.as_number(where + " p")));
-        out.push(std::move(item));
+Json compact_candidates(const Json& list, const std::string& where) {
+    Json out = Json::array();
+    for (const Json& c : json_array(list, where)) {
+        Json item = Json::array();
+        item.push_back(json_int(json_member(c, "id", where), where + " id"));
+        item.push_back(json_string(json_member(c, "text", where), where + " text"));
+        const Json& p = json_member(c, "p", where);
+        item.push_back(p.is_null() ? Json() : Json(json_number(p, where + " p")));
+        out.push_back(std::move(item));
     }
     return out;
 }
 
-JsonValue number_or_null(const JsonValue& v, const std::string& what) {
-    return v.is_null() ? JsonValue{} : JsonValue::number(v.as_number(what));
+Json number_or_null(const Json& v, const std::string& what) {
+    return v.is_null() ? Json() : Json(json_number(v, what));
 }
 
 }  // namespace
@@ -56,53 +50,53 @@ ViewerTrace read_viewer_trace(const std::string& path) {
         ++line_no;
         if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
         const std::string where = path + ":" + std::to_string(line_no);
-        const JsonValue v = parse_json(line, where);
+        const Json v = json_parse(line, where);
         if (!v.is_object()) throw std::runtime_error(where + ": expected a JSON object per line");
-        const std::string& type = member(v, "type", where).as_string(where + " type");
+        const std::string& type = json_string(json_member(v, "type", where), where + " type");
         if (type == "prompt") {
             if (have_prompt) throw std::runtime_error(where + ": a second \"prompt\" line (one trace per file)");
             have_prompt = true;
-            if (const JsonValue* m = v.find("model"); m && m->is_string()) tr.model = m->as_string(where);
-            tr.n_layer = member(v, "n_layer", where).as_int(where + " n_layer");
-            tr.n_head = member(v, "n_head", where).as_int(where + " n_head");
-            if (const JsonValue* a = v.find("attention"); a && !a->is_null()) tr.attention_path = a->as_string(where + " attention");
-            for (const JsonValue& t : member(v, "tokens", where).as_array(where + " tokens")) {
-                const int64_t pos = member(t, "pos", where).as_int(where + " pos");
+            if (const Json* m = json_find(v, "model"); m && m->is_string()) tr.model = json_string(*m, where);
+            tr.n_layer = json_int(json_member(v, "n_layer", where), where + " n_layer");
+            tr.n_head = json_int(json_member(v, "n_head", where), where + " n_head");
+            if (const Json* a = json_find(v, "attention"); a && !a->is_null()) tr.attention_path = json_string(*a, where + " attention");
+            for (const Json& t : json_array(json_member(v, "tokens", where), where + " tokens")) {
+                const int64_t pos = json_int(json_member(t, "pos", where), where + " pos");
                 if (pos != int64_t(tr.ids.size()))
                     throw std::runtime_error(where + ": prompt token at pos " + std::to_string(pos) + ", expected " +
                                              std::to_string(tr.ids.size()));
-                tr.ids.push_back(int32_t(member(t, "id", where).as_int(where + " id")));
-                tr.texts.push(JsonValue::string(member(t, "text", where).as_string(where + " text")));
-                if (const JsonValue* h = t.find("hex"); h && h->is_string()) tr.hex.set(std::to_string(pos), *h);
-                tr.steps.push(JsonValue{});
+                tr.ids.push_back(int32_t(json_int(json_member(t, "id", where), where + " id")));
+                tr.texts.push_back(json_string(json_member(t, "text", where), where + " text"));
+                if (const Json* h = json_find(t, "hex"); h && h->is_string()) tr.hex[std::to_string(pos)] = *h;
+                tr.steps.push_back(nullptr);
             }
             tr.n_prompt = int64_t(tr.ids.size());
         } else if (type == "step") {
             if (!have_prompt) throw std::runtime_error(where + ": a \"step\" line before the \"prompt\" line");
-            const int64_t pos = member(v, "pos", where).as_int(where + " pos");
+            const int64_t pos = json_int(json_member(v, "pos", where), where + " pos");
             if (pos != int64_t(tr.ids.size()))
                 throw std::runtime_error(where + ": step at pos " + std::to_string(pos) + ", expected " +
                                          std::to_string(tr.ids.size()) + " (steps follow the prompt, one per position)");
-            tr.ids.push_back(int32_t(member(v, "id", where).as_int(where + " id")));
-            tr.texts.push(JsonValue::string(member(v, "text", where).as_string(where + " text")));
-            if (const JsonValue* h = v.find("hex"); h && h->is_string()) tr.hex.set(std::to_string(pos), *h);
-            JsonValue s = JsonValue::object();
-            s.set("id", JsonValue::number(tr.ids.back()));
-            s.set("logprob", number_or_null(member(v, "logprob", where), where + " logprob"));
-            s.set("entropy", number_or_null(member(v, "entropy", where), where + " entropy"));
-            s.set("top", compact_candidates(member(v, "top", where), where + " top"));
-            if (const JsonValue* lens = v.find("lens")) {
-                JsonValue layers = JsonValue::array();
-                for (const JsonValue& l : lens->as_array(where + " lens")) {
-                    const int64_t layer = member(l, "layer", where).as_int(where + " lens layer");
+            tr.ids.push_back(int32_t(json_int(json_member(v, "id", where), where + " id")));
+            tr.texts.push_back(json_string(json_member(v, "text", where), where + " text"));
+            if (const Json* h = json_find(v, "hex"); h && h->is_string()) tr.hex[std::to_string(pos)] = *h;
+            Json s = Json::object();
+            s["id"] = tr.ids.back();
+            s["logprob"] = number_or_null(json_member(v, "logprob", where), where + " logprob");
+            s["entropy"] = number_or_null(json_member(v, "entropy", where), where + " entropy");
+            s["top"] = compact_candidates(json_member(v, "top", where), where + " top");
+            if (const Json* lens = json_find(v, "lens")) {
+                Json layers = Json::array();
+                for (const Json& l : json_array(*lens, where + " lens")) {
+                    const int64_t layer = json_int(json_member(l, "layer", where), where + " lens layer");
                     if (layer != int64_t(layers.size()))
                         throw std::runtime_error(where + ": lens layer " + std::to_string(layer) + ", expected " +
                                                  std::to_string(layers.size()));
-                    layers.push(compact_candidates(member(l, "top", where), where + " lens top"));
+                    layers.push_back(compact_candidates(json_member(l, "top", where), where + " lens top"));
                 }
-                s.set("lens", std::move(layers));
+                s["lens"] = std::move(layers);
             }
-            tr.steps.push(std::move(s));
+            tr.steps.push_back(std::move(s));
         } else {
             throw std::runtime_error(where + ": unknown line type \"" + type + "\" (expected \"prompt\" or \"step\")");
         }
@@ -144,100 +138,90 @@ std::string label_of(const std::string& key) {
     return s;
 }
 
-bool is_matrix(const JsonValue& v) {
-    if (!v.is_array() || v.size() == 0) return false;
-    for (const JsonValue& row : v.as_array("")) {
-        if (!row.is_array() || row.size() == 0) return false;
-        for (const JsonValue& x : row.as_array(""))
+bool is_matrix(const Json& v) {
+    if (!v.is_array() || v.empty()) return false;
+    for (const Json& row : v) {
+        if (!row.is_array() || row.empty()) return false;
+        for (const Json& x : row)
             if (!x.is_number() && !x.is_null()) return false;
     }
     return true;
 }
 
-JsonValue matrix_copy(const JsonValue& m) {
-    JsonValue out = JsonValue::array();
-    for (const JsonValue& row : m.as_array("")) {
-        JsonValue r = JsonValue::array();
-        for (const JsonValue& x : row.as_array("")) r.push(x.is_null() ? JsonValue{} : JsonValue::number(x.as_number("")));
-        out.push(std::move(r));
-    }
-    return out;
-}
-
 }  // namespace
 
-JsonValue read_viewer_stats(const std::string& path, int64_t n_layer, int64_t n_head) {
-    const JsonValue v = parse_json(read_file(path), path);
+Json read_viewer_stats(const std::string& path, int64_t n_layer, int64_t n_head) {
+    const Json v = json_parse(read_file(path), path);
     if (!v.is_object()) throw std::runtime_error(path + ": expected a JSON object of head statistics");
-    JsonValue metrics = JsonValue::array();
+    Json metrics = Json::array();
     int64_t nl = 0, nh = 0;
 
-    if (const JsonValue* heads = v.find("heads"); heads && heads->is_array()) {
-        for (const JsonValue& h : heads->as_array("")) {
-            const std::string where = path + ": heads[]";
-            nl = std::max(nl, member(h, "layer", where).as_int(where + " layer") + 1);
-            nh = std::max(nh, member(h, "head", where).as_int(where + " head") + 1);
+    if (const Json* heads = json_find(v, "heads"); heads && heads->is_array()) {
+        const std::string where = path + ": heads[]";
+        for (const Json& h : *heads) {
+            nl = std::max(nl, json_int(json_member(h, "layer", where), where + " layer") + 1);
+            nh = std::max(nh, json_int(json_member(h, "head", where), where + " head") + 1);
         }
         std::vector<std::string> keys;
-        for (const JsonValue& h : heads->as_array(""))
-            for (const auto& [k, x] : h.members())
+        for (const Json& h : *heads)
+            for (const auto& [k, x] : h.items())
                 if (x.is_number() && k != "layer" && k != "head" && std::find(keys.begin(), keys.end(), k) == keys.end())
                     keys.push_back(k);
         for (const std::string& k : keys) {
-            std::vector<JsonValue> grid(size_t(nl * nh));
-            for (const JsonValue& h : heads->as_array("")) {
-                const JsonValue* x = h.find(k);
+            std::vector<Json> grid(size_t(nl * nh));
+            for (const Json& h : *heads) {
+                const Json* x = json_find(h, k);
                 if (x && x->is_number())
-                    grid[size_t(h.find("layer")->as_int("") * nh + h.find("head")->as_int(""))] = JsonValue::number(x->as_number(""));
+                    grid[size_t(json_int(json_member(h, "layer", where), where) * nh + json_int(json_member(h, "head", where), where))] = *x;
             }
-            JsonValue values = JsonValue::array();
+            Json values = Json::array();
             for (int64_t l = 0; l < nl; ++l) {
-                JsonValue row = JsonValue::array();
-                for (int64_t hh = 0; hh < nh; ++hh) row.push(grid[size_t(l * nh + hh)]);
-                values.push(std::move(row));
+                Json row = Json::array();
+                for (int64_t hh = 0; hh < nh; ++hh) row.push_back(grid[size_t(l * nh + hh)]);
+                values.push_back(std::move(row));
             }
-            JsonValue m = JsonValue::object();
-            m.set("key", JsonValue::string(k));
-            m.set("label", JsonValue::string(label_of(k)));
-            m.set("values", std::move(values));
-            metrics.push(std::move(m));
+            Json m = Json::object();
+            m["key"] = k;
+            m["label"] = label_of(k);
+            m["values"] = std::move(values);
+            metrics.push_back(std::move(m));
         }
     } else {
-        for (const auto& [k, x] : v.members()) {
+        for (const auto& [k, x] : v.items()) {
             if (k == "similarity" || k == "js_divergence" || !is_matrix(x)) continue;
-            const int64_t rows = int64_t(x.size()), cols = int64_t(x.as_array("")[0].size());
+            const int64_t rows = int64_t(x.size()), cols = int64_t(x[0].size());
             if (nl == 0) nl = rows, nh = cols;
             if (rows != nl || cols != nh) continue;  // not a per-head matrix
-            JsonValue m = JsonValue::object();
-            m.set("key", JsonValue::string(k));
-            m.set("label", JsonValue::string(label_of(k)));
-            m.set("values", matrix_copy(x));
-            metrics.push(std::move(m));
+            Json m = Json::object();
+            m["key"] = k;
+            m["label"] = label_of(k);
+            m["values"] = x;  // checked by is_matrix: numbers and nulls only
+            metrics.push_back(std::move(m));
         }
     }
-    if (metrics.size() == 0) throw std::runtime_error(path + ": no per-head statistics found (expected \"heads\":[{layer,head,...}] or [[...]] matrices)");
+    if (metrics.empty()) throw std::runtime_error(path + ": no per-head statistics found (expected \"heads\":[{layer,head,...}] or [[...]] matrices)");
     if (n_layer > 0 && (nl != n_layer || nh != n_head))
         throw std::runtime_error(path + ": statistics for " + std::to_string(nl) + " layers x " + std::to_string(nh) +
                                  " heads, but the trace's model has " + std::to_string(n_layer) + " x " + std::to_string(n_head));
 
-    JsonValue out = JsonValue::object();
-    out.set("metrics", std::move(metrics));
+    Json out = Json::object();
+    out["metrics"] = std::move(metrics);
     for (const char* key : {"similarity", "js_divergence"}) {
-        const JsonValue* s = v.find(key);
+        const Json* s = json_find(v, key);
         if (!s) continue;
-        const JsonValue* m = s->is_object() ? (s->find("values") ? s->find("values") : s->find("matrix")) : s;
+        const Json* m = s->is_object() ? (json_find(*s, "values") ? json_find(*s, "values") : json_find(*s, "matrix")) : s;
         if (!m || !is_matrix(*m)) continue;
-        if (int64_t(m->size()) != nl * nh || int64_t(m->as_array("")[0].size()) != nl * nh)
+        if (int64_t(m->size()) != nl * nh || int64_t((*m)[0].size()) != nl * nh)
             throw std::runtime_error(path + ": \"" + key + "\" is not a " + std::to_string(nl * nh) + " x " +
                                      std::to_string(nl * nh) + " head x head matrix");
-        JsonValue sim = JsonValue::object();
-        const JsonValue* lab = s->is_object() ? (s->find("label") ? s->find("label") : s->find("measure")) : nullptr;
-        sim.set("label", JsonValue::string(lab && lab->is_string() ? lab->as_string("") : label_of(key) + " between heads (L0H0, L0H1, ...)"));
-        sim.set("values", matrix_copy(*m));
-        out.set("similarity", std::move(sim));
+        Json sim = Json::object();
+        const Json* lab = s->is_object() ? (json_find(*s, "label") ? json_find(*s, "label") : json_find(*s, "measure")) : nullptr;
+        sim["label"] = lab && lab->is_string() ? *lab : Json(label_of(key) + " between heads (L0H0, L0H1, ...)");
+        sim["values"] = *m;
+        out["similarity"] = std::move(sim);
         break;
     }
-    if (const JsonValue* d = v.find("definitions"); d && d->is_string()) out.set("notes", *d);
+    if (const Json* d = json_find(v, "definitions"); d && d->is_string()) out["notes"] = *d;
     return out;
 }
 

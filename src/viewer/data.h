@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>  // the members below are JSON values (util/json.h)
+
 #include "analysis/attention_export.h"
 #include "util/json.h"
 
@@ -28,11 +30,11 @@ struct ViewerTrace {
     std::string attention_path;       // the attention export named in the trace ("" for none)
     int64_t n_prompt = 0;
     std::vector<int32_t> ids;         // every position: prompt, then generated
-    JsonValue texts = JsonValue::array();  // string per position
-    JsonValue hex = JsonValue::object();   // position -> exact bytes in hex, for tokens that are not valid UTF-8
+    Json texts = Json::array();  // string per position
+    Json hex = Json::object();   // position -> exact bytes in hex, for tokens that are not valid UTF-8
     // Per position: null for prompt tokens, else the step in the page's compact
     // form {"logprob","entropy","top":[[id,text,p],...],"lens":[[[id,text,p],...] per layer]}.
-    JsonValue steps = JsonValue::array();
+    Json steps = Json::array();
 };
 
 // Reads a trace file (JSONL); errors name the file and line.
@@ -43,7 +45,7 @@ ViewerTrace read_viewer_trace(const std::string& path);
 //    "similarity":{"label","values":[[...]]} or absent}
 // Accepts the JSON `minigpt heads stats --json` writes (see the .cpp for the
 // shapes understood); n_layer/n_head are checked when > 0.
-JsonValue read_viewer_stats(const std::string& path, int64_t n_layer, int64_t n_head);
+Json read_viewer_stats(const std::string& path, int64_t n_layer, int64_t n_head);
 
 // Throws if the attention file does not belong to the trace: layer/head counts
 // differ, it covers more positions than the trace has, or its token ids differ.

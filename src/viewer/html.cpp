@@ -47,20 +47,20 @@ public:
         thumbs_.reserve(size_t(a.n_layer() * a.n_head() * S_ * S_));
     }
 
-    JsonValue description() const {
-        JsonValue d = JsonValue::object();
-        d.set("n_layer", JsonValue::number(double(a_.n_layer())));
-        d.set("n_head", JsonValue::number(double(a_.n_head())));
-        d.set("n_rows", JsonValue::number(double(rows_)));
-        d.set("quant", JsonValue::string("sqrt-u8"));
-        d.set("head_bytes", JsonValue::number(double(head_bytes_)));
-        JsonValue layers = JsonValue::array();
-        for (int64_t l = 0; l < a_.n_layer(); ++l) layers.push(JsonValue::string("mg-attn-" + std::to_string(l)));
-        d.set("layers", std::move(layers));
-        JsonValue thumb = JsonValue::object();
-        thumb.set("size", JsonValue::number(double(S_)));
-        thumb.set("id", JsonValue::string("mg-thumb"));
-        d.set("thumb", std::move(thumb));
+    Json description() const {
+        Json d = Json::object();
+        d["n_layer"] = a_.n_layer();
+        d["n_head"] = a_.n_head();
+        d["n_rows"] = rows_;
+        d["quant"] = "sqrt-u8";
+        d["head_bytes"] = head_bytes_;
+        Json layers = Json::array();
+        for (int64_t l = 0; l < a_.n_layer(); ++l) layers.push_back("mg-attn-" + std::to_string(l));
+        d["layers"] = std::move(layers);
+        Json thumb = Json::object();
+        thumb["size"] = S_;
+        thumb["id"] = "mg-thumb";
+        d["thumb"] = std::move(thumb);
         return d;
     }
 
@@ -108,34 +108,32 @@ private:
 
 void write_viewer_page(OutputFile& out, const ViewerPageInput& in) {
     const ViewerTrace& tr = *in.trace;
-    JsonValue data = JsonValue::object();
-    data.set("format", JsonValue::string("minigpt-view"));
-    data.set("version", JsonValue::number(1));
-    data.set("title", JsonValue::string(in.title));
-    data.set("model", JsonValue::string(tr.model));  // the summary line gives the layer and head counts
-    JsonValue tokens = JsonValue::object();
-    JsonValue ids = JsonValue::array();
-    for (int32_t id : tr.ids) ids.push(JsonValue::number(id));
-    tokens.set("ids", std::move(ids));
-    tokens.set("text", tr.texts);
-    tokens.set("n_prompt", JsonValue::number(double(tr.n_prompt)));
-    tokens.set("hex", tr.hex);
-    data.set("tokens", std::move(tokens));
-    data.set("steps", tr.steps);
+    Json data = Json::object();
+    data["format"] = "minigpt-view";
+    data["version"] = 1;
+    data["title"] = in.title;
+    data["model"] = tr.model;  // the summary line gives the layer and head counts
+    Json tokens = Json::object();
+    tokens["ids"] = tr.ids;
+    tokens["text"] = tr.texts;
+    tokens["n_prompt"] = tr.n_prompt;
+    tokens["hex"] = tr.hex;
+    data["tokens"] = std::move(tokens);
+    data["steps"] = tr.steps;
 
     std::unique_ptr<AttentionBlocks> blocks;
     if (in.attention && in.attention->n_tokens() > 0) {
         blocks = std::make_unique<AttentionBlocks>(*in.attention, in.thumb_size);
-        data.set("attention", blocks->description());
+        data["attention"] = blocks->description();
     } else {
-        data.set("attention", JsonValue{});
+        data["attention"] = nullptr;
     }
-    data.set("stats", in.stats);
+    data["stats"] = in.stats;
 
     out.write(kViewerPageHead.data(), kViewerPageHead.size());
-    std::string text = "<script type=\"application/json\" id=\"mg-data\">";
-    data.write(text);
-    text += "</script>\n";
+    // HTML-safe: no "</script>" (nor "<!--") can appear inside the element.
+    const std::string text = "<script type=\"application/json\" id=\"mg-data\">" +
+                             json_dump(data, JsonEscape::kHtmlScript) + "</script>\n";
     out.write(text);
     if (blocks) blocks->write(out);
     out.write(kViewerPageTail.data(), kViewerPageTail.size());

@@ -32,7 +32,7 @@ struct ViewerPageInput {
     std::string title;
     const ViewerTrace* trace = nullptr;        // required
     const AttentionFile* attention = nullptr;  // optional
-    JsonValue stats;                           // null when absent
+    Json stats;                                // null when absent
     int thumb_size = 64;                       // thumbnail side (capped at the number of rows)
 };
 

@@ -261,7 +261,8 @@ put("tokenizer/good_vocab.json", GOOD_VOCAB, None, None)
 put("tokenizer/good_merges.txt", "#version: 0.2\n", None, None)
 TOKV = "tokenize --vocab {FILE} --merges tests/bad_inputs/tokenizer/good_merges.txt -p hi"
 TOKM = "tokenize --vocab tests/bad_inputs/tokenizer/good_vocab.json --merges {FILE} -p hi"
-put("tokenizer/vocab_not_json.json", "{\"a\": 1,,}", TOKV, "offset 8: expected '\"' starting a token text")
+put("tokenizer/vocab_not_json.json", "{\"a\": 1,,}", TOKV,
+    "invalid JSON at column 9: syntax error while parsing object key - unexpected ','")
 put("tokenizer/vocab_empty.json", "{}", TOKV, "the vocabulary object is empty")
 put("tokenizer/vocab_huge_id.json", GOOD_VOCAB[:-1] + ", \"zz\": 2147483000}", TOKV,
     "token id 2147483000 is far beyond the 257 entries")
@@ -269,7 +270,7 @@ put("tokenizer/vocab_id_too_big.json", "{\"a\": 99999999999}", TOKV, "a token id
 put("tokenizer/vocab_duplicate_id.json", GOOD_VOCAB[:-1] + ", \"zz\": 5}", TOKV, "id 5 is given to both")
 put("tokenizer/vocab_missing_byte.json", json.dumps({t: i for i, t in enumerate(BYTE_TOKENS[:200])}), TOKV,
     "no token for the single byte 0xC8")
-put("tokenizer/vocab_bad_escape.json", "{\"a\\q\": 1}", TOKV, "expected an escape")
+put("tokenizer/vocab_bad_escape.json", "{\"a\\q\": 1}", TOKV, "forbidden character after backslash")
 put("tokenizer/merges_bad_line.txt", "#version: 0.2\na b c\n", TOKM, "line 2: expected two token texts")
 put("tokenizer/merges_unknown_token.txt", "#version: 0.2\na zz\n", TOKM, "merge 0 \"a zz\"")
 

@@ -1,5 +1,5 @@
 // The text helpers of `minigpt generate` (src/cli/generate_text.h): stop
-// strings while streaming, and JSON string escaping of arbitrary bytes.
+// strings while streaming. (JSON escaping: test_json.cpp.)
 #include <doctest/doctest.h>
 
 #include <string>
@@ -7,7 +7,6 @@
 
 #include "cli/generate_text.h"
 
-using minigpt::cli::json_escape;
 using minigpt::cli::StopFilter;
 
 namespace {
@@ -63,22 +62,4 @@ TEST_CASE("stop filter: a stop string inside one piece") {
     StopFilter g({"x"});
     CHECK(stream(g, {"x"}) == "");
     CHECK(g.stopped());
-}
-
-TEST_CASE("json_escape: quotes, backslashes, control characters, UTF-8 and invalid bytes") {
-    CHECK(json_escape("") == "\"\"");
-    CHECK(json_escape("plain") == "\"plain\"");
-    CHECK(json_escape("a\"b\\c") == "\"a\\\"b\\\\c\"");
-    CHECK(json_escape("\n\r\t\b\f") == "\"\\n\\r\\t\\b\\f\"");
-    CHECK(json_escape(std::string("\x01\x1f\x7f", 3)) == "\"\\u0001\\u001f\\u007f\"");
-    CHECK(json_escape(std::string("\0", 1)) == "\"\\u0000\"");
-    CHECK(json_escape("h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\"h\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
-    // Invalid: lone continuation, truncated sequences, overlong, surrogate, beyond U+10FFFF, bad lead bytes.
-    CHECK(json_escape("\x80") == "\"\\ufffd\"");
-    CHECK(json_escape("a\xC3") == "\"a\\ufffd\"");
-    CHECK(json_escape("\xE2\x82") == "\"\\ufffd\\ufffd\"");
-    CHECK(json_escape("\xC0\xAF") == "\"\\ufffd\\ufffd\"");
-    CHECK(json_escape("\xED\xA0\x80") == "\"\\ufffd\\ufffd\\ufffd\"");
-    CHECK(json_escape("\xF4\x90\x80\x80") == "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-    CHECK(json_escape("\xFF\xFEok") == "\"\\ufffd\\ufffdok\"");
 }

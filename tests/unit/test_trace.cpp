@@ -9,6 +9,8 @@
 #include <random>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/model.h"
 #include "runtime/multi_hooks.h"
 #include "tiny_model.h"
@@ -99,24 +101,24 @@ TEST_CASE("trace: JSONL lines are complete, valid and exact; the last layer's lo
 
     const auto lines = read_lines(out.path);
     REQUIRE(lines.size() == 5);
-    const JsonValue head = parse_json(lines[0], "trace:1");
-    CHECK(head.find("type")->as_string("type") == "prompt");
-    CHECK(head.find("attention")->as_string("attention") == "attn.bin");
-    CHECK(head.find("n_layer")->as_int("n_layer") == L);
-    const auto& tokens = head.find("tokens")->as_array("tokens");
+    const Json head = json_parse(lines[0], "trace:1");
+    CHECK(head.at("type").get<std::string>() == "prompt");
+    CHECK(head.at("attention").get<std::string>() == "attn.bin");
+    CHECK(head.at("n_layer").get<int64_t>() == L);
+    const auto& tokens = head.at("tokens");
     REQUIRE(tokens.size() == 5);
-    CHECK(tokens[1].find("text")->as_string("text") == "\xef\xbf\xbd\xef\xbf\xbd");  // two bytes, two U+FFFD
-    CHECK(tokens[1].find("hex")->as_string("hex") == "e282");
-    CHECK(tokens[2].find("text")->as_string("text") == "q\"b\\\n\x01<");
-    CHECK(tokens[2].find("hex") == nullptr);
-    CHECK(tokens[3].find("text")->as_string("text") == "t11");
+    CHECK(tokens[1].at("text").get<std::string>() == "\xef\xbf\xbd");  // a truncated 3-byte sequence: one U+FFFD
+    CHECK(tokens[1].at("hex").get<std::string>() == "e282");
+    CHECK(tokens[2].at("text").get<std::string>() == "q\"b\\\n\x01<");
+    CHECK_FALSE(tokens[2].contains("hex"));
+    CHECK(tokens[3].at("text").get<std::string>() == "t11");
 
     float worst_lp = 0, worst_lens = 0;
     for (int step = 0; step < 4; ++step) {
-        const JsonValue s = parse_json(lines[size_t(1 + step)], "trace:" + std::to_string(step + 2));
-        CHECK(s.find("type")->as_string("type") == "step");
-        CHECK(s.find("pos")->as_int("pos") == 5 + step);
-        const int32_t id = int32_t(s.find("id")->as_int("id"));
+        const Json s = json_parse(lines[size_t(1 + step)], "trace:" + std::to_string(step + 2));
+        CHECK(s.at("type").get<std::string>() == "step");
+        CHECK(s.at("pos").get<int64_t>() == 5 + step);
+        const int32_t id = int32_t(s.at("id").get<int64_t>());
         CHECK(id == seq[size_t(5 + step)]);
         // Independent log-softmax in double.
         const std::vector<float>& l = step_logits[size_t(step)];
@@ -125,19 +127,19 @@ TEST_CASE("trace: JSONL lines are complete, valid and exact; the last layer's lo
         double z = 0;
         for (float x : l) z += std::exp(double(x) - mx);
         const double lp = double(l[size_t(id)]) - mx - std::log(z);
-        worst_lp = std::max(worst_lp, float(std::fabs(lp - s.find("logprob")->as_number("logprob"))));
-        const auto& top = s.find("top")->as_array("top");
+        worst_lp = std::max(worst_lp, float(std::fabs(lp - s.at("logprob").get<double>())));
+        const auto& top = s.at("top");
         REQUIRE(top.size() == 5);
         for (size_t k = 1; k < top.size(); ++k)
-            CHECK(top[k].find("p")->as_number("p") <= top[k - 1].find("p")->as_number("p"));
-        const auto& lens = s.find("lens")->as_array("lens");
+            CHECK(top[k].at("p").get<double>() <= top[k - 1].at("p").get<double>());
+        const auto& lens = s.at("lens");
         REQUIRE(int64_t(lens.size()) == L);
-        const auto& last = lens[size_t(L - 1)].find("top")->as_array("top");
+        const auto& last = lens[size_t(L - 1)].at("top");
         REQUIRE(last.size() == 3);
         for (size_t k = 0; k < 3; ++k) {
-            CHECK(last[k].find("id")->as_int("id") == top[k].find("id")->as_int("id"));
-            worst_lens = std::max(worst_lens, float(std::fabs(last[k].find("p")->as_number("p") -
-                                                               top[k].find("p")->as_number("p"))));
+            CHECK(last[k].at("id").get<int64_t>() == top[k].at("id").get<int64_t>());
+            worst_lens = std::max(worst_lens, float(std::fabs(last[k].at("p").get<double>() -
+                                                               top[k].at("p").get<double>())));
         }
     }
     MESSAGE("max |logprob - reference| = " << worst_lp << "; max |lens(last layer) p - model p| = " << worst_lens);
