@@ -8,8 +8,6 @@
 #include <string>
 #include <string_view>
 
-#include "util/utf8.h"  // append_utf8, for the vocab.json reader
-
 namespace minigpt {
 
 // The code point that stands for byte b.
