@@ -321,6 +321,17 @@ args("logits_ids_beyond_context", ["logits", "-m", "{MODEL}", "--ids", " ".join(
      "--ids: 200 ids exceed the model's context of 128 positions")
 args("quantize_bad_type", ["quantize", "{MODEL}", "{OUT}", "q4_0"], "q4_0")
 args("ablate_bad_head", ["generate", "-m", "{MODEL}", "-p", "hi", "--ablate", "99.0"], "99.0")
+# heads circuits: the token sample beyond the vocabulary or negative, a count that is no number,
+# no model or a missing one, a file that is no GGUF; none may leave --csv/--svg behind
+CIRCUITS = ["heads", "circuits", "-m", "{MODEL}", "--csv", "{OUT}"]
+args("circuits_copy_tokens_beyond_vocab", CIRCUITS + ["--copy-tokens", "5000"],
+     "--copy-tokens: must be between 0 and 1024 (the vocabulary), got 5000")
+args("circuits_copy_tokens_negative", CIRCUITS + ["--copy-tokens", "-3"], "--copy-tokens: must be at least 0, got -3")
+args("circuits_top_not_a_number", CIRCUITS + ["--top", "ten"], "--top: expected an integer, got \"ten\"")
+args("circuits_no_model", ["heads", "circuits", "--svg", "{OUT}"], "-m/--model is required")
+args("circuits_model_missing", ["heads", "circuits", "-m", "/nonexistent/model.gguf", "--svg", "{OUT}"],
+     "-m/--model: no such file \"/nonexistent/model.gguf\"")
+cases.append(("gguf/bad_magic.gguf", "heads circuits -m {FILE} --csv {OUT} --svg {OUT}", "not a GGUF file"))
 
 with open(os.path.join(HERE, "cases.tsv"), "w") as f:
     f.write("# file\tcommand\texpected (written by make_bad_inputs.py)\n")
