@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "format/checkpoint_kind.h"
+
 namespace minigpt {
 
 namespace {
@@ -169,7 +171,21 @@ std::string GGUFTensor::shape_string() const {
     return s + "]";
 }
 
-GGUFFile::GGUFFile(const std::string& path) : GGUFFile(std::make_unique<MappedFile>(path)) {}
+namespace {
+
+// A folder gets a sentence (and, for a Hugging Face one, the command that converts
+// it) instead of the mapping's "not a regular file".
+std::unique_ptr<MappedFile> map_model_file(const std::string& path) {
+    if (checkpoint_kind(path) == CheckpointKind::Folder) {
+        const std::string hint = conversion_hint(CheckpointKind::Folder, path);
+        throw std::runtime_error(path + ": is a folder, not a GGUF file" + (hint.empty() ? "" : "; " + hint));
+    }
+    return std::make_unique<MappedFile>(path);
+}
+
+}  // namespace
+
+GGUFFile::GGUFFile(const std::string& path) : GGUFFile(map_model_file(path)) {}
 
 GGUFFile::GGUFFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
     const std::string& path = file_->path();
@@ -181,7 +197,9 @@ GGUFFile::GGUFFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
         std::memcpy(got, file_->data(), 4);
         for (char& ch : got)
             if (ch && (ch < 32 || ch > 126)) ch = '?';
-        c.fail(std::string("not a GGUF file: magic is \"") + got + "\", expected \"GGUF\"", 0);
+        // A checkpoint minigpt convert reads gets the command that converts it.
+        const std::string hint = conversion_hint(checkpoint_kind_of_bytes(file_->data(), size_t(std::min<uint64_t>(file_->size(), 16))), path);
+        c.fail(std::string("not a GGUF file: magic is \"") + got + "\", expected \"GGUF\"" + (hint.empty() ? "" : "; " + hint), 0);
     }
     version_ = c.read<uint32_t>("version");
     if (version_ != 3)

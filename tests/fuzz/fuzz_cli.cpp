@@ -3,7 +3,8 @@
 // (src/cli/main.cpp compiled with -Dmain=minigpt_main), in an empty scratch
 // folder with stdin, stdout and stderr on /dev/null, so no model or input file
 // exists: every command parses and checks its options, then stops at its first
-// file. `bench` is skipped (with no model it generates and times its own).
+// file. `bench` is skipped (with no model it generates and times its own), and
+// so is `convert` (it replaces the process with python3 scripts/convert.py).
 // The exit code must be 0, 1 or 2. Only built by `make fuzz`; the regressions
 // are replayed by tests/e2e/test_bad_inputs.py through the real binary.
 #include <cstdio>
@@ -44,7 +45,7 @@ inline int fuzz_cli(const uint8_t* data, size_t size) {
     }
     args.push_back(cur);
     if (args.size() > 64) return 0;
-    if (args[1] == "bench") return 0;
+    if (args[1] == "bench" || args[1] == "convert") return 0;
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

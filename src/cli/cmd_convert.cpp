@@ -1,0 +1,114 @@
+// minigpt convert: one front door for GPT-2 checkpoints -> GGUF (a Hugging Face
+// folder, nanoGPT's ckpt.pt, an llm.c .bin, a .safetensors file).
+//
+// The conversion itself is scripts/convert.py: numpy only, tensors read from
+// memory maps, pickles through a restricted unpickler that never runs code. This
+// command checks the arguments, says what SRC is, finds the script beside the
+// executable and replaces itself with `/usr/bin/python3 convert.py ARGS...`
+// (execv, no shell, the arguments passed through unchanged), so the script's
+// exit status, error line and progress bar are the command's own.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "format/checkpoint_kind.h"
+
+namespace minigpt::cli {
+
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-numpy (the project's rule)
+
+// scripts/convert.py: $MINIGPT_SCRIPTS, else beside the executable as the source
+// tree (build/minigpt, build/NAME/minigpt) or an install (bin/, share/minigpt/scripts) lays it out.
+std::string find_convert_script() {
+    namespace fs = std::filesystem;
+    if (const char* env = std::getenv("MINIGPT_SCRIPTS")) {
+        const fs::path p = fs::path(env) / "convert.py";
+        if (!fs::is_regular_file(p))
+            throw std::runtime_error("MINIGPT_SCRIPTS=" + std::string(env) + ": no convert.py in that folder");
+        return p.string();
+    }
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (ec) throw std::runtime_error("cannot locate the minigpt executable (/proc/self/exe): " + ec.message());
+    const fs::path dir = exe.parent_path();
+    std::string tried;
+    for (const fs::path& p : {dir / ".." / "scripts", dir / ".." / ".." / "scripts", dir / ".." / "share" / "minigpt" / "scripts"}) {
+        const fs::path script = (p / "convert.py").lexically_normal();
+        if (fs::is_regular_file(script, ec)) return script.string();
+        tried += (tried.empty() ? "" : ", ") + script.string();
+    }
+    throw std::runtime_error("cannot find scripts/convert.py (looked for " + tried +
+                             "); set MINIGPT_SCRIPTS to the folder that holds it");
+}
+
+}  // namespace
+
+int cmd_convert(int argc, char** argv) {
+    cxxopts::Options opts = command_options(
+        argv[0],
+        "Convert a GPT-2 checkpoint to GGUF: a Hugging Face folder (config.json, model.safetensors or "
+        "pytorch_model.bin, tokenizer files), nanoGPT's ckpt.pt (tokenizer: meta.pkl's characters, else GPT-2 BPE), "
+        "an llm.c .bin (fp32 or bf16) or a .safetensors file in its Hugging Face folder. Runs "
+        "/usr/bin/python3 scripts/convert.py (numpy only; pickles are read without running code) with these "
+        "arguments; the output is written to a temporary file and renamed when complete.");
+    opts.add_options()("src", "checkpoint", cxxopts::value<std::string>())(
+        "out", "output GGUF", cxxopts::value<std::string>())(
+        "outtype", "type of the matrices: f32, f16 or q8_0 (norms, biases, position_embd stay f32)",
+        cxxopts::value<std::string>()->default_value("f32"), "TYPE")(
+        "name", "general.name (default: the folder's or file's name)", cxxopts::value<std::string>(), "NAME")(
+        "meta", "nanoGPT: character vocabulary meta.pkl (default: found as nanoGPT's sample.py finds it)",
+        cxxopts::value<std::string>(), "FILE")(
+        "tokenizer-dir", "nanoGPT, llm.c: GPT-2 BPE vocab.json + merges.txt (default: GPT-2's, in tests/data)",
+        cxxopts::value<std::string>(), "DIR")(
+        "source", "Hugging Face: auto, safetensors or bin", cxxopts::value<std::string>()->default_value("auto"), "S")(
+        "tokenizer", "Hugging Face: auto, gpt2 or spm", cxxopts::value<std::string>()->default_value("auto"), "T")(
+        "q,quiet", "no progress on stderr");
+    opts.parse_positional({"src", "out"});
+    opts.positional_help("SRC OUT.gguf");
+    cxxopts::ParseResult args;
+    if (!parse_flags(opts, argc, argv, args)) return 0;
+    const std::string src = required_option(args, "src", "SRC (the checkpoint)");
+    const std::string out = required_option(args, "out", "OUT.gguf (the output file)");
+    const std::string outtype = args["outtype"].as<std::string>();
+    if (outtype != "f32" && outtype != "f16" && outtype != "q8_0")
+        usage_error("--outtype: expected f32, f16 or q8_0, got \"" + outtype + "\"");
+
+    const CheckpointKind kind = checkpoint_kind(src);
+    if (kind == CheckpointKind::Missing) throw std::runtime_error(src + ": no such file or folder");
+    if (kind == CheckpointKind::Gguf)
+        throw std::runtime_error(src + ": already a GGUF file (minigpt quantize changes its weight type)");
+    const std::string script = find_convert_script();
+    if (::access(kPython, X_OK) != 0)
+        throw std::runtime_error(std::string("minigpt convert runs ") + kPython + " (with numpy), which is missing: "
+                                 "apt-get install python3-numpy");
+    if (!args.count("quiet"))
+        std::fprintf(stderr, "minigpt convert: %s is %s; running %s %s\n", src.c_str(), checkpoint_kind_name(kind),
+                     kPython, script.c_str());
+
+    std::vector<std::string> words{kPython, script};
+    for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
+    std::vector<char*> exec_argv;
+    for (std::string& w : words) exec_argv.push_back(w.data());
+    exec_argv.push_back(nullptr);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::execv(kPython, exec_argv.data());
+    throw std::runtime_error(std::string("cannot run ") + kPython + ": " + std::strerror(errno));
+}
+
+}  // namespace minigpt::cli
+
+namespace {
+minigpt::cli::RegisterCommand reg{"convert", minigpt::cli::cmd_convert,
+                                  "GPT-2 checkpoint (Hugging Face, nanoGPT, llm.c) -> GGUF", 55};
+}
