@@ -78,4 +78,31 @@ ImportanceReport run_head_importance(const Model& model, const std::vector<std::
     return rep;
 }
 
+WindowAblation ablate_each_head(const Model& model, const std::vector<int32_t>& tokens,
+                                const std::vector<Window>& windows, const PerplexityOptions& opt, int n_threads,
+                                const std::function<void(int64_t, int64_t)>& progress) {
+    const Config& c = model.config();
+    const int64_t K = c.n_layer * c.n_head;
+    int64_t longest = 1;
+    for (const Window& w : windows) longest = std::max(longest, w.n_tokens() - 1);
+    TransformerOptions to;
+    to.n_ctx = longest;
+    to.n_threads = n_threads;
+    Transformer tf(model, to);
+    HeadAblation ablation(c, AblationMode::Zero);
+    tf.set_hooks(&ablation);
+    const WindowEvaluator eval = transformer_evaluator(tf);
+    WindowAblation r;
+    const PerplexityResult base = compute_perplexity(tokens, windows, opt, eval);
+    r.baseline_ppl = base.ppl();
+    r.tokens_scored = base.stats.count;
+    if (progress) progress(1, 1 + K);
+    for (int64_t k = 0; k < K; ++k) {
+        ablation.set_heads({HeadRef{int(k / c.n_head), int(k % c.n_head)}});
+        r.ablated_ppl.push_back(compute_perplexity(tokens, windows, opt, eval).ppl());
+        if (progress) progress(2 + k, 1 + K);
+    }
+    return r;
+}
+
 }  // namespace minigpt

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "analysis/ablation.h"
+#include "eval/perplexity.h"
 #include "runtime/model.h"
 #include "runtime/transformer.h"
 
@@ -54,5 +55,18 @@ struct ImportanceReport {
 ImportanceReport run_head_importance(const Model& model, const std::vector<std::vector<int32_t>>& windows,
                                      const ImportanceOptions& opt,
                                      const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
+// The same per-head ablation on windows chosen by the perplexity command's
+// protocols (eval/perplexity.h: only each window's targets first_target..end-1
+// count): the perplexity compute_perplexity gives, plain and with each head
+// alone zero-ablated. heads grad --compare ranks its gradients against this.
+struct WindowAblation {
+    double baseline_ppl = 0;
+    std::vector<double> ablated_ppl;  // index layer * n_head + head
+    int64_t tokens_scored = 0;
+};
+WindowAblation ablate_each_head(const Model& model, const std::vector<int32_t>& tokens,
+                                const std::vector<Window>& windows, const PerplexityOptions& opt, int n_threads,
+                                const std::function<void(int64_t, int64_t)>& progress = nullptr);
 
 }  // namespace minigpt

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "runtime/transformer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt {
 
@@ -85,6 +86,29 @@ std::vector<Window> bos_chunks(int64_t n_tokens, int64_t n_ctx, int64_t max_chun
         out.push_back(w);
     }
     return out;
+}
+
+PerplexityPlan plan_perplexity(const Tokenizer& tok, const std::string& text, int64_t n_vocab, int64_t n_ctx,
+                               PerplexityProtocol protocol, int64_t stride, int64_t max_chunks) {
+    PerplexityPlan p;
+    p.opt.n_vocab = n_vocab;
+    p.opt.bos_id = tok.bos_id();
+    p.tokens = tok.encode(text);
+    if (protocol == PerplexityProtocol::BosChunks) {
+        if (tok.bos_id() < 0) throw std::runtime_error("--bos-chunks: the vocabulary has no BOS token");
+        p.tokens.insert(p.tokens.begin(), tok.bos_id());
+        p.windows = bos_chunks(int64_t(p.tokens.size()), n_ctx, max_chunks);
+        p.opt.bos_first = true;
+        return p;
+    }
+    if (tok.add_bos()) p.tokens.insert(p.tokens.begin(), tok.bos_id());
+    if (protocol == PerplexityProtocol::Sliding) {
+        p.windows = sliding_windows(int64_t(p.tokens.size()), n_ctx, stride, max_chunks);
+    } else {
+        p.windows = llama_chunks(int64_t(p.tokens.size()), n_ctx, max_chunks);
+        p.opt.bos_first = tok.add_bos();
+    }
+    return p;
 }
 
 WindowEvaluator transformer_evaluator(Transformer& tf) {

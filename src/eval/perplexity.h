@@ -86,6 +86,22 @@ struct PerplexityResult {
     double ppl_error() const { return stats.ppl_error(); }
 };
 
+class Tokenizer;
+enum class PerplexityProtocol { Llama, Sliding, BosChunks };
+// What the perplexity command scores a text with, by protocol (above): the
+// text's tokens (BOS first where the protocol or the vocabulary asks for it),
+// the windows and the options. Llama: llama_chunks, BOS substituted when the
+// vocabulary adds BOS; Sliding: sliding_windows with `stride`, no BOS
+// substituted; BosChunks: bos_chunks (throws when the vocabulary has no BOS).
+// Commands that score a text "as perplexity does" (heads grad) call this too.
+struct PerplexityPlan {
+    std::vector<int32_t> tokens;
+    std::vector<Window> windows;
+    PerplexityOptions opt;
+};
+PerplexityPlan plan_perplexity(const Tokenizer& tok, const std::string& text, int64_t n_vocab, int64_t n_ctx,
+                               PerplexityProtocol protocol, int64_t stride = 0, int64_t max_chunks = -1);
+
 class Transformer;
 // Evaluates windows with a Transformer (context >= the window): reset, run the
 // positions before first_logit without logits (the LM head is the costliest
