@@ -136,25 +136,16 @@ int cmd_perplexity(int argc, char** argv) {
         if (max_chunks >= 0) n_chunk = std::min(n_chunk, max_chunks);
         for (int64_t i = 0; i < n_chunk; ++i) windows.push_back(llama_chunk(i, n_ctx));
     } else {
-        const TokenizerSpec spec = model->tokenizer_spec();
-        po.bos_id = spec.bos_id;
-        tok = make_tokenizer(spec);
-        tokens = tok->encode(read_text(args["file"].as<std::string>()));
-        if (bos_chunked) {
-            if (tok->bos_id() < 0) throw std::runtime_error("--bos-chunks: the vocabulary has no BOS token");
-            tokens.insert(tokens.begin(), tok->bos_id());
-            windows = bos_chunks(int64_t(tokens.size()), n_ctx, max_chunks);
-            po.bos_first = true;
-        } else if (tok->add_bos()) {
-            tokens.insert(tokens.begin(), tok->bos_id());
-        }
-        if (bos_chunked) {
-        } else if (sliding) {
-            windows = sliding_windows(int64_t(tokens.size()), n_ctx, args["stride"].as<int64_t>(), max_chunks);
-        } else {
-            windows = llama_chunks(int64_t(tokens.size()), n_ctx, max_chunks);
-            po.bos_first = tok->add_bos();
-        }
+        // The protocol's tokens and windows (eval/perplexity.h; heads grad reads a text the same way).
+        tok = make_tokenizer(model->tokenizer_spec());
+        const PerplexityProtocol protocol = bos_chunked ? PerplexityProtocol::BosChunks
+                                            : sliding   ? PerplexityProtocol::Sliding
+                                                        : PerplexityProtocol::Llama;
+        PerplexityPlan plan = plan_perplexity(*tok, read_text(args["file"].as<std::string>()), V, n_ctx, protocol,
+                                              sliding ? args["stride"].as<int64_t>() : 0, max_chunks);
+        tokens = std::move(plan.tokens);
+        windows = std::move(plan.windows);
+        po = plan.opt;
     }
     if (n_ctx > model->config().n_ctx)
         throw std::runtime_error("-c " + std::to_string(n_ctx) + " exceeds the model's context of " +
