@@ -96,10 +96,10 @@ int heads_group_kv(int argc, char** argv) {
     if (has(args, "file")) {
         const std::string text = read_input(args["file"].as<std::string>(), "-f/--file");
         const Measured before = measure(in, text, ctx, threads), after = measure(out, text, ctx, threads);
-        std::printf("%-8s %12s %10s %14s %14s\n", "", "PPL", "+/-", "decode tok/s", "KV cache MiB");
+        std::printf("%-8s %12s %10s %14s %14s\n", "", "PPL", "+/-", "decode tok/s", "KV cache KiB");
         for (const auto& [name, m] : {std::pair<const char*, const Measured&>{"before", before}, {"after", after}})
-            std::printf("%-8s %12.4f %10.4f %14.1f %14.2f\n", name, m.ppl, m.ppl_err, m.decode_tps,
-                        double(m.kv_bytes) / (1024.0 * 1024.0));
+            std::printf("%-8s %12.4f %10.4f %14.1f %14.1f\n", name, m.ppl, m.ppl_err, m.decode_tps,
+                        double(m.kv_bytes) / 1024.0);
     }
     return 0;
 }
