@@ -8,7 +8,9 @@ every weight to float64 and computes, for token ids x[0..T):
   h0   = wte[x] + wpe[0..T)
   per layer l:
     a  = LayerNorm(h; ln_1)                   (biased variance, eps from config)
-    q, k, v = split(a @ c_attn.W + c_attn.b)  (n_head heads of head_dim)
+    q, k, v = split(a @ c_attn.W + c_attn.b)  (n_head heads of head_dim; k and v have
+                                               n_head_kv heads, each shared by n_head/n_head_kv
+                                               consecutive query heads, when the GGUF says so)
     s  = q k^T / sqrt(head_dim), causal mask, softmax with the max subtracted
     z  = s v                                  (hook_z: n_head x T x head_dim)
     h  = h + concat(z) @ c_proj.W + c_proj.b
@@ -74,6 +76,8 @@ class GGUFConfig:
         self.n_ctx = int(need("gpt2.context_length"))
         self.eps = float(reader.value("gpt2.attention.layer_norm_epsilon", 1e-5))
         self.head_dim = self.n_embd // self.n_head
+        # Grouped key/value heads (llama.cpp's key): query head h reads kv head h // (n_head // n_head_kv).
+        self.n_head_kv = int(reader.value("gpt2.attention.head_count_kv", self.n_head))
         self.vocab_size = vocab_size
         self.scale_attn_weights = True
         self.scale_attn_by_inverse_layer_idx = False
@@ -156,8 +160,12 @@ def run(params, ids, ablate=None, mean_z=None, hooks=None):
     x = params["wte"][ids] + params["wpe"][:T]                              # (T, E)
     for li, p in enumerate(params["layers"]):
         a = layer_norm(x, p["ln_1.weight"], p["ln_1.bias"], c.eps)
-        qkv = a @ p["attn.c_attn.weight"] + p["attn.c_attn.bias"]              # (T, 3E)
-        q, k, v = (m.reshape(T, H, D).transpose(1, 0, 2) for m in np.split(qkv, 3, axis=1))  # (H, T, D)
+        qkv = a @ p["attn.c_attn.weight"] + p["attn.c_attn.bias"]              # (T, E + 2 E_kv)
+        G = getattr(c, "n_head_kv", H)                                       # key/value heads
+        q = qkv[:, :H * D].reshape(T, H, D).transpose(1, 0, 2)                 # (H, T, D)
+        k, v = (m.reshape(T, G, D).transpose(1, 0, 2) for m in np.split(qkv[:, H * D:], 2, axis=1))  # (G, T, D)
+        # Each kv head serves n_head / n_head_kv consecutive query heads (a copy per query head).
+        k, v = np.repeat(k, H // G, axis=0), np.repeat(v, H // G, axis=0)    # (H, T, D)
         scale = 1.0 / np.sqrt(D) if c.scale_attn_weights else 1.0
         if c.scale_attn_by_inverse_layer_idx:
             scale /= li + 1
@@ -191,6 +199,102 @@ def mean_head_outputs(params, ids, heads):
     hooks = {}
     run(params, ids, hooks=hooks)
     return {(L, H): hooks[f"blocks.{L}.attn.hook_z"][:, H, :].mean(axis=0) for L, H in heads}
+
+
+# ---------------------------------------------------------------------------
+# Direct logit attribution and activation patching (minigpt heads dla / patch;
+# definitions in docs/heads.md). Built on run(): its hook_z, and its ablation
+# path to replace a head's z (mean_z values may be (T, head_dim) arrays).
+# ---------------------------------------------------------------------------
+
+def dla(params, ids, target, contrast=None):
+    """Direct logit attribution of the last position of ids to target (minus
+    contrast). Returns (components, logit): components maps minigpt's names
+    (embed, pos_embed, L{l}H{h}, L{l}.attn_bias, L{l}.mlp, ln_final_bias) to
+    float64 contributions; logit is run()'s own logit (difference), which the
+    components must sum to. The residual stream is rebuilt here from run()'s
+    hook_z, component by component, so that each one is a separate array."""
+    c = params["config"]
+    ids = np.asarray(ids, dtype=np.int64)
+    T, H, D = len(ids), c.n_head, c.head_dim
+    hooks = {}
+    logits = run(params, ids, hooks=hooks)
+    x = params["wte"][ids] + params["wpe"][:T]
+    parts = {"embed": params["wte"][ids[-1]], "pos_embed": params["wpe"][T - 1]}
+    for li, p in enumerate(params["layers"]):
+        z = hooks[f"blocks.{li}.attn.hook_z"]                                    # (T, H, D)
+        writes = np.einsum("thd,hde->the", z, p["attn.c_proj.weight"].reshape(H, D, -1))  # (T, H, E)
+        for h in range(H):
+            parts[f"L{li}H{h}"] = writes[-1, h]
+        parts[f"L{li}.attn_bias"] = p["attn.c_proj.bias"]
+        x = x + writes.sum(axis=1) + p["attn.c_proj.bias"]
+        m = layer_norm(x, p["ln_2.weight"], p["ln_2.bias"], c.eps)
+        mlp = gelu_tanh(m @ p["mlp.c_fc.weight"] + p["mlp.c_fc.bias"]) @ p["mlp.c_proj.weight"] + p["mlp.c_proj.bias"]
+        parts[f"L{li}.mlp"] = mlp[-1]
+        x = x + mlp
+    xf = x[-1]
+    sigma = np.sqrt(((xf - xf.mean()) ** 2).mean() + c.eps)                   # frozen final LayerNorm scale
+    u = params["lm_head"][target] - (params["lm_head"][contrast] if contrast is not None else 0.0)
+    g = params["ln_f.weight"] * u
+    out = {name: float((v - v.mean()) @ g / sigma) for name, v in parts.items()}
+    out["ln_final_bias"] = float(params["ln_f.bias"] @ u)
+    logit = logits[-1, target] - (logits[-1, contrast] if contrast is not None else 0.0)
+    return out, float(logit)
+
+
+def patch_metric(logits, answer, wrong=None):
+    """log p(answer) from one position's logits, or logit(answer) - logit(wrong)."""
+    if wrong is not None:
+        return float(logits[answer] - logits[wrong])
+    m = logits.max()
+    return float(logits[answer] - m - np.log(np.exp(logits - m).sum()))
+
+
+def patched_logits(params, clean, corrupt, heads, pos=None):
+    """Last-position logits of corrupt with each (layer, head)'s z replaced by
+    the clean run's, at every position (pos None) or at pos alone. Layers are
+    patched in order: a head's corrupted z at the other positions is read from
+    a run with the earlier layers already patched."""
+    hc = {}
+    run(params, clean, hooks=hc)
+    patches = {}
+    for layer in sorted({L for L, _ in heads}):
+        hk = {}
+        if pos is not None:
+            run(params, corrupt, ablate=list(patches), mean_z=patches, hooks=hk)
+        for L, h in heads:
+            if L != layer:
+                continue
+            z = hc[f"blocks.{L}.attn.hook_z"][:, h, :].copy()
+            if pos is not None:
+                mixed = hk[f"blocks.{L}.attn.hook_z"][:, h, :].copy()
+                mixed[pos] = z[pos]
+                z = mixed
+            patches[(L, h)] = z
+    return run(params, corrupt, ablate=list(patches), mean_z=patches)[-1]
+
+
+def patching(params, clean, corrupt, answer, wrong=None, per_position=False):
+    """{"clean", "corrupted": metrics; "restored": (n_layer, n_head) for each head
+    patched at every position; with per_position "restored_pos": (T, n_layer,
+    n_head)}, restored = (patched - corrupted) / (clean - corrupted)."""
+    c = params["config"]
+    if len(clean) != len(corrupt):
+        raise ValueError(f"clean and corrupted ids differ in length ({len(clean)} and {len(corrupt)})")
+    metric = lambda logits: patch_metric(logits, answer, wrong)  # noqa: E731
+    m_clean, m_corrupt = metric(run(params, clean)[-1]), metric(run(params, corrupt)[-1])
+    restore = lambda m: (m - m_corrupt) / (m_clean - m_corrupt)  # noqa: E731
+    out = {"clean": m_clean, "corrupted": m_corrupt, "restored": np.zeros((c.n_layer, c.n_head))}
+    for L in range(c.n_layer):
+        for h in range(c.n_head):
+            out["restored"][L, h] = restore(metric(patched_logits(params, clean, corrupt, [(L, h)])))
+    if per_position:
+        out["restored_pos"] = np.zeros((len(clean), c.n_layer, c.n_head))
+        for p in range(len(clean)):
+            for L in range(c.n_layer):
+                for h in range(c.n_head):
+                    out["restored_pos"][p, L, h] = restore(metric(patched_logits(params, clean, corrupt, [(L, h)], p)))
+    return out
 
 
 def parse_ids(text):
