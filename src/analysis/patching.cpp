@@ -90,11 +90,18 @@ PatchingReport run_patching(const Model& model, const std::vector<int32_t>& clea
     check_inputs(model, clean, corrupt, metric);
     const Config& c = model.config();
     const int64_t T = int64_t(clean.size()), K = c.n_layer * c.n_head, V = c.n_vocab;
+    std::vector<int64_t> todo;  // head indices layer * n_head + head
+    for (int64_t k = 0; k < K && opt.heads.empty(); ++k) todo.push_back(k);
+    for (const HeadRef& h : opt.heads) {
+        if (h.layer < 0 || h.layer >= c.n_layer || h.head < 0 || h.head >= c.n_head)
+            throw std::runtime_error("patching: head " + head_arg(h) + " does not exist");
+        todo.push_back(h.layer * c.n_head + h.head);
+    }
     PatchingReport r;
     r.n_layer = c.n_layer;
     r.n_head = c.n_head;
     r.n_pos = T;
-    const int64_t total = 2 + K + (opt.per_position ? K * T : 0);
+    const int64_t n = int64_t(todo.size()), total = 2 + n + (opt.per_position ? n * T : 0);
     int64_t done = 0;
     auto tick = [&] {
         if (progress) progress(++done, total);
@@ -115,8 +122,9 @@ PatchingReport run_patching(const Model& model, const std::vector<int32_t>& clea
 
     ZPatch patch(c, rec);
     tf.set_hooks(&patch);
-    r.patched.assign(size_t(K), 0.0);
-    for (int64_t k = 0; k < K; ++k) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    r.patched.assign(size_t(K), nan);
+    for (int64_t k : todo) {
         patch.set({HeadRef{int(k / c.n_head), int(k % c.n_head)}});
         tf.reset();
         r.patched[size_t(k)] = metric(tf.forward(corrupt.data(), T), V);
@@ -125,13 +133,13 @@ PatchingReport run_patching(const Model& model, const std::vector<int32_t>& clea
     if (opt.per_position) {
         // A patch at position p changes nothing before p, so the corrupted
         // run's cache is kept up to p and only positions p..T-1 are rerun.
-        r.patched_pos.assign(size_t(T * K), 0.0);
+        r.patched_pos.assign(size_t(T * K), nan);
         tf.set_hooks(nullptr);
         tf.reset();
         tf.forward(corrupt.data(), T);
         tf.set_hooks(&patch);
         for (int64_t p = 0; p < T; ++p)
-            for (int64_t k = 0; k < K; ++k) {
+            for (int64_t k : todo) {
                 patch.set({HeadRef{int(k / c.n_head), int(k % c.n_head)}}, p);
                 tf.truncate(p);
                 r.patched_pos[size_t(p * K + k)] = metric(tf.forward(corrupt.data() + p, T - p), V);

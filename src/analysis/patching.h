@@ -68,13 +68,14 @@ private:
 
 struct PatchingOptions {
     bool per_position = false;  // also patch each head at each position alone
+    std::vector<HeadRef> heads;  // the heads to patch one by one; empty: every head
     int n_threads = 1;
 };
 
 struct PatchingReport {
     int64_t n_layer = 0, n_head = 0, n_pos = 0;
     double clean = 0, corrupted = 0;   // the metric of the two unpatched runs
-    std::vector<double> patched;       // (n_layer * n_head): head patched at every position
+    std::vector<double> patched;       // (n_layer * n_head): head patched at every position (NaN: not patched)
     std::vector<double> patched_pos;   // (n_pos, n_layer * n_head) with per_position, else empty
     double restored(double metric) const { return (metric - corrupted) / (clean - corrupted); }
 };

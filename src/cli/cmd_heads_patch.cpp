@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <numeric>
 
 #include <cxxopts.hpp>
 
@@ -70,6 +69,14 @@ std::string num(double v) {
 
 std::string head_name(const PatchingReport& r, int64_t k) { return head_label(HeadRef{int(k / r.n_head), int(k % r.n_head)}); }
 
+// The heads that were patched (all, or those of --heads), in layer-major order.
+std::vector<int64_t> patched_heads(const PatchingReport& r) {
+    std::vector<int64_t> out;
+    for (size_t k = 0; k < r.patched.size(); ++k)
+        if (!std::isnan(r.patched[k])) out.push_back(int64_t(k));
+    return out;
+}
+
 void print_report(const PatchingReport& r, const std::string& metric, int64_t top) {
     std::printf("metric: %s at the last position\nclean %.6f, corrupted %.6f (clean - corrupted %.6f)\n\n", metric.c_str(),
                 r.clean, r.corrupted, r.clean - r.corrupted);
@@ -78,17 +85,21 @@ void print_report(const PatchingReport& r, const std::string& metric, int64_t to
     std::printf("\n");
     for (int64_t l = 0; l < r.n_layer; ++l) {
         std::printf("%-6s", ("L" + std::to_string(l)).c_str());
-        for (int64_t h = 0; h < r.n_head; ++h) std::printf(" %+7.3f", r.restored(r.patched[size_t(l * r.n_head + h)]));
+        for (int64_t h = 0; h < r.n_head; ++h) {
+            const double v = r.patched[size_t(l * r.n_head + h)];
+            if (std::isnan(v)) std::printf(" %7s", "-");  // not in --heads
+            else std::printf(" %+7.3f", r.restored(v));
+        }
         std::printf("\n");
     }
-    std::vector<int64_t> order(r.patched.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    const std::vector<int64_t> order = patched_heads(r);
+    std::vector<int64_t> sorted = order;
+    std::stable_sort(sorted.begin(), sorted.end(), [&](int64_t x, int64_t y) {
         return std::fabs(r.restored(r.patched[size_t(x)])) > std::fabs(r.restored(r.patched[size_t(y)]));
     });
     std::printf("\ntop heads by |restored|:");
-    for (int64_t i = 0; i < top && i < int64_t(order.size()); ++i)
-        std::printf(" %s %+.3f", head_name(r, order[size_t(i)]).c_str(), r.restored(r.patched[size_t(order[size_t(i)])]));
+    for (int64_t i = 0; i < top && i < int64_t(sorted.size()); ++i)
+        std::printf(" %s %+.3f", head_name(r, sorted[size_t(i)]).c_str(), r.restored(r.patched[size_t(sorted[size_t(i)])]));
     std::printf("\n");
 }
 
@@ -97,7 +108,7 @@ void write_csv(const std::string& path, const PatchingReport& r) {
     const bool per_pos = !r.patched_pos.empty();
     std::string s = per_pos ? "head,pos,restored\n" : "head,restored\n";
     const int64_t K = r.n_layer * r.n_head;
-    for (int64_t k = 0; k < K; ++k) {
+    for (int64_t k : patched_heads(r)) {
         s += head_name(r, k) + (per_pos ? ",all," : ",") + num(r.restored(r.patched[size_t(k)])) + "\n";
         for (int64_t p = 0; per_pos && p < r.n_pos; ++p)
             s += head_name(r, k) + "," + std::to_string(p) + "," + num(r.restored(r.patched_pos[size_t(p * K + k)])) + "\n";
@@ -110,20 +121,22 @@ void write_csv(const std::string& path, const PatchingReport& r) {
 void write_svg(const std::string& path, const PatchingReport& r, const std::string& metric, const std::vector<std::string>& tokens,
                const std::string& model_name) {
     std::vector<double> restored;
-    for (double v : r.patched) restored.push_back(r.restored(v));
+    for (double v : r.patched) restored.push_back(r.restored(v));  // NaN (grey): not in --heads
     double limit = 1;  // restored 1 is the reference; larger effects widen the scale
-    for (double v : restored) limit = std::max(limit, std::fabs(v));
+    for (double v : restored)
+        if (!std::isnan(v)) limit = std::max(limit, std::fabs(v));
     std::vector<SvgPanel> panels{head_heatmap("restored, head patched at every position", r.n_layer, r.n_head, restored, limit)};
     if (!r.patched_pos.empty()) {
         SvgHeatmap hm;
         hm.title = "restored, head patched at one position";
         const int64_t K = r.n_layer * r.n_head;
+        const std::vector<int64_t> heads = patched_heads(r);
         hm.rows = r.n_pos;
-        hm.cols = K;
+        hm.cols = int64_t(heads.size());
         for (int64_t p = 0; p < r.n_pos; ++p) hm.row_labels.push_back(std::to_string(p) + " " + tokens[size_t(p)]);
-        for (int64_t k = 0; k < K; ++k) hm.col_labels.push_back(head_name(r, k));
+        for (int64_t k : heads) hm.col_labels.push_back(head_name(r, k));
         for (int64_t p = 0; p < r.n_pos; ++p)
-            for (int64_t k = 0; k < K; ++k) {
+            for (int64_t k : heads) {
                 hm.values.push_back(r.restored(r.patched_pos[size_t(p * K + k)]));
                 hm.cell_labels.push_back(head_name(r, k) + " at " + std::to_string(p) + " " + tokens[size_t(p)]);
             }
@@ -131,7 +144,7 @@ void write_svg(const std::string& path, const PatchingReport& r, const std::stri
         for (double v : hm.values) lim = std::max(lim, std::fabs(v));
         hm.diverging = true;
         hm.vmin = -lim, hm.vmax = lim;
-        hm.cell = int(std::clamp<int64_t>(960 / std::max<int64_t>(K, 1), 6, 24));
+        hm.cell = int(std::clamp<int64_t>(960 / std::max<int64_t>(hm.cols, 1), 6, 24));
         panels.push_back(render_heatmap(hm));
     }
     OutputFile out(path);
@@ -151,6 +164,7 @@ int heads_patch(int argc, char** argv) {
         "answer", "the token whose log-probability (or logit difference) is the metric", cxxopts::value<std::string>(), "TOKEN")(
         "wrong", "metric = logit(answer) - logit(wrong)", cxxopts::value<std::string>(), "TOKEN")(
         "per-position", "also patch each head at each position alone")(
+        "heads", "patch only these heads, one by one: L.H,L.* (default: every head)", cxxopts::value<std::string>(), "LIST")(
         "top", "heads listed with the largest |restored|", number_value("10"), "N")(
         "csv", "write head,restored (head,pos,restored with --per-position; pos \"all\" = every position)",
         cxxopts::value<std::string>(), "FILE")(
@@ -179,10 +193,12 @@ int heads_patch(int argc, char** argv) {
     }
     PatchingOptions po;
     po.per_position = has(args, "per-position");
+    if (has(args, "heads"))
+        po.heads = usage_errors("--heads", [&] { return parse_head_list(args["heads"].as<std::string>(), c.n_layer, c.n_head, "--heads"); });
     po.n_threads = threads;
-    const int64_t T = int64_t(runs.clean.size()), K = c.n_layer * c.n_head;
+    const int64_t T = int64_t(runs.clean.size()), K = po.heads.empty() ? c.n_layer * c.n_head : int64_t(po.heads.size());
     const std::string name = model->gguf().get_string("general.name", "model");
-    std::fprintf(stderr, "%s: %lld tokens, %lld heads; %lld runs\n", name.c_str(), (long long)T, (long long)K,
+    std::fprintf(stderr, "%s: %lld tokens, %lld heads patched; %lld runs\n", name.c_str(), (long long)T, (long long)K,
                  (long long)(2 + K + (po.per_position ? K * T : 0)));
     HeadsProgress progress("heads patch", 2 + K + (po.per_position ? K * T : 0));
     const PatchingReport r = run_patching(*model, runs.clean, runs.corrupt, metric, po, progress.callback());

@@ -105,6 +105,17 @@ class Patch(unittest.TestCase):
     def test_per_position_equals_the_reference(self):
         self.check(wrong=WRONG, per_position=True)
 
+    def test_heads_subset_rows_equal_the_full_run(self):
+        full, _ = self.patch("--answer", f"#{ANSWER}")
+        some, out = self.patch("--answer", f"#{ANSWER}", "--heads", "1.*,0.2")
+        self.assertEqual([r["head"] for r in some], ["L0H2", "L1H0", "L1H1", "L1H2", "L1H3"])
+        by_head = {r["head"]: r["restored"] for r in full}
+        for r in some:
+            self.assertEqual(r["restored"], by_head[r["head"]])
+        l0 = next(line for line in out.splitlines() if line.startswith("L0 ")).split()
+        self.assertEqual([l0[1], l0[2], l0[4]], ["-", "-", "-"])  # heads not patched
+        self.assertAlmostEqual(float(l0[3]), float(by_head["L0H2"]), places=3)
+
     def test_reference_self_check_every_head_restores_the_clean_metric_exactly(self):
         heads = [(L, h) for L in range(self.c.n_layer) for h in range(self.c.n_head)]
         clean = reference.patch_metric(reference.run(self.params, CLEAN)[-1], ANSWER)
@@ -135,7 +146,11 @@ class Patch(unittest.TestCase):
                 (["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "#5", "--wrong", "#9999"],
                  "--wrong: token id 9999 is outside the vocabulary"),
                 (["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 99999", "--answer", "#5"],
-                 "--corrupt-ids: token id 99999 is outside the vocabulary")):
+                 "--corrupt-ids: token id 99999 is outside the vocabulary"),
+                (["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "#5", "--heads", "0.9"],
+                 "--heads: \"0.9\": the model has 4 heads per layer (0..3)"),
+                (["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "#5", "--heads", "x.1"],
+                 "--heads: \"x.1\" is not a head")):
             p = run_minigpt(base + args, code=2)
             err = p.stderr.decode()
             self.assertIn(message, err)

@@ -108,6 +108,26 @@ TEST_CASE("patching: per-position runs reuse the corrupted cache and agree with 
     CHECK(r.restored(r.corrupted) == 0.0);
 }
 
+TEST_CASE("patching: a list of heads patches only those; the others are NaN") {
+    TempPath path("patch_subset.gguf");
+    write_tiny_gpt2(path.path, DType::F32, 37);
+    auto model = Model::load(path.path);
+    const auto [clean, corrupt] = pair_of_sequences(8, 10);
+    PatchingOptions all, some;
+    all.per_position = some.per_position = true;
+    some.heads = {HeadRef{1, 2}, HeadRef{0, 3}};
+    const PatchingReport a = run_patching(*model, clean, corrupt, PatchMetric{5, -1}, all);
+    const PatchingReport b = run_patching(*model, clean, corrupt, PatchMetric{5, -1}, some);
+    for (size_t k = 0; k < a.patched.size(); ++k) {
+        const bool listed = k == 6 || k == 3;
+        CHECK(std::isnan(b.patched[k]) == !listed);
+        if (listed) CHECK(b.patched[k] == a.patched[k]);
+        for (int64_t p = 0; p < 8; ++p) CHECK(std::isnan(b.patched_pos[size_t(p * 8) + k]) == !listed);
+    }
+    some.heads = {HeadRef{2, 0}};
+    CHECK_THROWS_WITH(run_patching(*model, clean, corrupt, PatchMetric{5, -1}, some), doctest::Contains("head 2.0 does not exist"));
+}
+
 TEST_CASE("patching: the metric is log p(answer) or a logit difference") {
     const std::vector<float> logits{1.f, 2.f, 3.f};
     const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
