@@ -332,6 +332,28 @@ args("circuits_no_model", ["heads", "circuits", "--svg", "{OUT}"], "-m/--model i
 args("circuits_model_missing", ["heads", "circuits", "-m", "/nonexistent/model.gguf", "--svg", "{OUT}"],
      "-m/--model: no such file \"/nonexistent/model.gguf\"")
 cases.append(("gguf/bad_magic.gguf", "heads circuits -m {FILE} --csv {OUT} --svg {OUT}", "not a GGUF file"))
+# heads dla / heads patch: wrong lengths, tokens that are not one vocabulary entry or
+# lie outside it, bad head names, --pos outside the text; no --csv/--svg left behind.
+DLA = ["heads", "dla", "-m", "{MODEL}", "--ids", "1 2 3", "--csv", "{OUT}", "--svg", "{OUT}"]
+PATCH = ["heads", "patch", "-m", "{MODEL}", "--csv", "{OUT}", "--svg", "{OUT}"]
+args("dla_pos_beyond_text", DLA + ["--pos", "3"], "--pos: must be between 0 and 2, got 3")
+args("dla_target_not_one_token", DLA + ["--target", "the old man"], "--target: \"the old man\" is not one token")
+args("dla_target_id_outside_vocab", DLA + ["--target", "#99999"], "--target: token id 99999 is outside the vocabulary")
+args("dla_contrast_one_token", DLA + ["--contrast", "#5"], "--contrast: expected two tokens A,B")
+args("dla_ids_outside_vocab", ["heads", "dla", "-m", "{MODEL}", "--ids", "1 99999", "--csv", "{OUT}"],
+     "--ids: token id 99999 is outside the vocabulary")
+args("patch_ids_lengths_differ", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2", "--answer", "#5"],
+     "--clean-ids and --corrupt-ids differ in length: 3 and 2 tokens")
+args("patch_text_lengths_differ", PATCH + ["--clean", "the old man", "--corrupt", "the old", "--answer", "#5"],
+     "--clean and --corrupt differ in length")
+args("patch_answer_not_one_token", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "the old man"],
+     "--answer: \"the old man\" is not one token")
+args("patch_wrong_outside_vocab", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "#5",
+                                           "--wrong", "#99999"], "--wrong: token id 99999 is outside the vocabulary")
+args("patch_bad_head", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4", "--answer", "#5", "--heads", "0.9"],
+     "--heads: \"0.9\": the model has 4 heads per layer")
+args("patch_same_metric", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 3", "--answer", "#5"],
+     "the clean and corrupted runs give the same metric")
 
 with open(os.path.join(HERE, "cases.tsv"), "w") as f:
     f.write("# file\tcommand\texpected (written by make_bad_inputs.py)\n")
