@@ -20,6 +20,11 @@ the last character if there is none), marked UNKNOWN in the ModelProto with
 unk_surface set to the character itself, so it still encodes and decodes as
 itself. Characters outside the vocabulary encode to it; nanoGPT's own encode()
 would raise KeyError on them.
+llama.cpp loads the file but has no such fallback: its SentencePiece tokenizer
+looks a character outside the vocabulary up as a byte token, finds none and
+throws std::out_of_range (the process aborts). node-llama-cpp tokenizes
+"some test text here" while it loads a model, so a vocabulary missing one of
+those letters cannot be loaded there at all (shakespeare_char's 65 characters can).
 """
 import pickle
 import struct
@@ -84,6 +89,14 @@ def unknown_id(chars):
         if not ch.isalnum() and not ch.isspace() and ch.isprintable():
             return i
     return len(chars) - 1
+
+
+LLAMA_CPP_PROBE = "some test text here\n"  # what node-llama-cpp tokenizes when it loads a model
+
+
+def llama_cpp_missing(chars):
+    """Characters node-llama-cpp needs at load time that the vocabulary lacks (see above)."""
+    return sorted(set(LLAMA_CPP_PROBE) - set(chars))
 
 
 def token_text(ch):

@@ -185,8 +185,11 @@ def character_vocab(meta_path):
         w.add_bool("tokenizer.ggml.add_eos_token", False)
         w.add_bool("tokenizer.ggml.add_space_prefix", False)
         w.add_array("tokenizer.sentencepiece.model_proto", ValueType.UINT8, np.frombuffer(proto, dtype=np.uint8))
+    missing = char_vocab.llama_cpp_missing(chars)
+    caveat = (f"; llama.cpp aborts on characters outside it, and node-llama-cpp cannot load it: no "
+              f"{''.join(missing)!r} for its load-time probe {char_vocab.LLAMA_CPP_PROBE!r}") if missing else ""
     return Vocab(len(chars), write, f"characters from {meta_path}, {len(chars)} tokens "
-                                    f"(outside characters encode as {chars[unk]!r}, id {unk})")
+                                    f"(outside characters encode as {chars[unk]!r}, id {unk}){caveat}")
 
 
 # ---------------------------------------------------------------- sources
