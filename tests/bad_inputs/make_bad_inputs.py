@@ -355,6 +355,22 @@ args("patch_bad_head", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4"
 args("patch_same_metric", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 3", "--answer", "#5"],
      "the clean and corrupted runs give the same metric")
 
+# heads grad: --ids and -f, the windows' flags (perplexity's), nothing written on error.
+GRAD = ["heads", "grad", "-m", "{MODEL}"]
+args("heads_grad_ids_outside_vocab", GRAD + ["--ids", "1 99999", "--csv", "{OUT}"],
+     "--ids: token id 99999 is outside the vocabulary")
+args("heads_grad_one_id", GRAD + ["--ids", "5"], "--ids: need at least 2 ids")
+args("heads_grad_ids_beyond_context", GRAD + ["--ids", " ".join(["1"] * 200), "--csv", "{OUT}"],
+     "--ids: 200 ids exceed the model's context of 128 positions")
+args("heads_grad_file_and_ids", GRAD + ["-f", "{FILE}", "--ids", "1 2"], "give the text as -f/--file FILE or as --ids")
+args("heads_grad_ctx_with_ids", GRAD + ["--ids", "1 2 3", "-c", "4"], "--ctx-size applies to -f/--file")
+args("heads_grad_ctx_beyond_model", GRAD + ["-f", "{FILE}", "-c", "100000"],
+     "--ctx-size 100000 exceeds the model's context length of 128")
+args("heads_grad_text_too_short", GRAD + ["-f", "{FILE}", "-c", "64", "--svg", "{OUT}"],
+     "you need at least 128 tokens to evaluate perplexity with a context of 64")
+args("heads_grad_stride_zero", GRAD + ["-f", "{FILE}", "--stride", "0"], "--stride: must be between 1 and 128, got 0")
+args("heads_grad_text_missing", GRAD + ["-f", "/nonexistent/text.txt"], "/nonexistent/text.txt: cannot read")
+
 with open(os.path.join(HERE, "cases.tsv"), "w") as f:
     f.write("# file\tcommand\texpected (written by make_bad_inputs.py)\n")
     for rel, command, expected in cases:
