@@ -46,8 +46,11 @@ SCALAR_DTYPES = {"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8
 
 
 def bf16_to_f32(bits):
-    """bfloat16 bit patterns (uint16) -> float32, exact."""
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    """bfloat16 bit patterns (uint16) -> float32, exact (one pass, one allocation)."""
+    bits = np.asarray(bits, dtype=np.uint16)
+    out = np.empty(bits.shape, dtype=np.uint32)
+    np.left_shift(bits, 16, out=out, dtype=np.uint32)
+    return out.view(np.float32)
 
 
 class StorageType:
