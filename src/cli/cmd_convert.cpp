@@ -27,8 +27,9 @@ namespace {
 
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, with python3-numpy (the project's rule)
 
-// scripts/convert.py: $MINIGPT_SCRIPTS, else beside the executable as the source
-// tree (build/minigpt, build/NAME/minigpt) or an install (bin/, share/minigpt/scripts) lays it out.
+// scripts/convert.py: $MINIGPT_SCRIPTS, else beside the executable as the source tree
+// lays it out (build/minigpt, build/asan/minigpt, build/NAME/asan/minigpt: scripts/ one
+// to three folders up) or an install does (bin/minigpt, share/minigpt/scripts).
 std::string find_convert_script() {
     namespace fs = std::filesystem;
     if (const char* env = std::getenv("MINIGPT_SCRIPTS")) {
@@ -42,7 +43,8 @@ std::string find_convert_script() {
     if (ec) throw std::runtime_error("cannot locate the minigpt executable (/proc/self/exe): " + ec.message());
     const fs::path dir = exe.parent_path();
     std::string tried;
-    for (const fs::path& p : {dir / ".." / "scripts", dir / ".." / ".." / "scripts", dir / ".." / "share" / "minigpt" / "scripts"}) {
+    for (const fs::path& p : {dir / ".." / "scripts", dir / ".." / ".." / "scripts", dir / ".." / ".." / ".." / "scripts",
+                              dir / ".." / "share" / "minigpt" / "scripts"}) {
         const fs::path script = (p / "convert.py").lexically_normal();
         if (fs::is_regular_file(script, ec)) return script.string();
         tried += (tried.empty() ? "" : ", ") + script.string();
