@@ -37,6 +37,21 @@ std::string text(double x, double y, const std::string& s, const char* extra = "
     return "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" " + extra + ">" + xml_escape(s) + "</text>\n";
 }
 
+// "#rrggbb" at t in [0, 1] (clamped; NaN -> 0) on N equally spaced RGB stops, linearly interpolated.
+template <size_t N>
+std::string interpolate_stops(const int (&stops)[N][3], double t) {
+    if (!(t >= 0)) t = 0;
+    if (t > 1) t = 1;
+    const double x = t * (N - 1);
+    const int i = std::min(int(N) - 2, int(x));
+    const double f = x - i;
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]))),
+                  int(std::lround(stops[i][1] + f * (stops[i + 1][1] - stops[i][1]))),
+                  int(std::lround(stops[i][2] + f * (stops[i + 1][2] - stops[i][2]))));
+    return buf;
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& s) {
@@ -57,32 +72,14 @@ std::string colormap(double t) {
     // Viridis sampled at nine stops, linearly interpolated.
     static const int stops[9][3] = {{68, 1, 84},    {71, 44, 122},  {59, 81, 139},   {44, 113, 142}, {33, 144, 141},
                                     {39, 173, 129}, {92, 200, 99},  {170, 220, 50},  {253, 231, 37}};
-    if (!(t >= 0)) t = 0;
-    if (t > 1) t = 1;
-    const double x = t * 8;
-    const int i = std::min(7, int(x));
-    const double f = x - i;
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]))),
-                  int(std::lround(stops[i][1] + f * (stops[i + 1][1] - stops[i][1]))),
-                  int(std::lround(stops[i][2] + f * (stops[i + 1][2] - stops[i][2]))));
-    return buf;
+    return interpolate_stops(stops, t);
 }
 
 std::string colormap_diverging(double t) {
     // ColorBrewer RdBu (reversed: blue low, red high) at seven stops.
     static const int stops[7][3] = {{33, 102, 172},  {103, 169, 207}, {209, 229, 240}, {247, 247, 247},
                                     {253, 219, 199}, {239, 138, 98},  {178, 24, 43}};
-    if (!(t >= 0)) t = 0;
-    if (t > 1) t = 1;
-    const double x = t * 6;
-    const int i = std::min(5, int(x));
-    const double f = x - i;
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", int(std::lround(stops[i][0] + f * (stops[i + 1][0] - stops[i][0]))),
-                  int(std::lround(stops[i][1] + f * (stops[i + 1][1] - stops[i][1]))),
-                  int(std::lround(stops[i][2] + f * (stops[i + 1][2] - stops[i][2]))));
-    return buf;
+    return interpolate_stops(stops, t);
 }
 
 SvgPanel render_heatmap(const SvgHeatmap& h) {
