@@ -57,7 +57,10 @@ import os
 import sys
 import time
 
-import numpy as np
+# The only BLAS call is all_finite's memory-bound dot product: one thread, no pool of
+# spinning OpenBLAS threads (they cost more than the work; set before numpy loads BLAS).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf import FILE_TYPE, GGML_TYPE_NAMES, GGMLType, GGUFError, GGUFWriter, ValueType, tensor_nbytes  # noqa: E402

@@ -18,13 +18,15 @@ Used as a module by convert.py and the tests; run as a script it dumps a file:
   gguf.py FILE.gguf [--tensors] [--kv-arrays]
 """
 import argparse
-import mmap
 import os
 import struct
 import sys
 from collections import OrderedDict
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mapped_io import copy_span, file_span, release_pages, write_all  # noqa: E402
 
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
@@ -314,6 +316,9 @@ class GGUFWriter:
                     if span is None or not copy_span(span, nbytes, f.fileno()):
                         write_all(f.fileno(), self._tensor_data(name, ne, ggml_type, array))
                     write_all(f.fileno(), b"\0" * _pad(nbytes, alignment))
+                    release_pages(array)
+                    if hasattr(source[0], "release"):
+                        source[0].release()
                     del array  # one converted tensor alive at a time
             os.replace(tmp, self.path)
         except BaseException:
@@ -340,49 +345,6 @@ def _transposed_copy(a):
 
 # Output types whose bytes are the input's when the input has this numpy dtype.
 _VERBATIM = {GGMLType.F32: "<f4", GGMLType.F16: "<f2"}
-
-
-def file_span(array):
-    """(path, offset) of a C-contiguous view of a read-only np.memmap in its file, else None."""
-    if not isinstance(array, np.memmap) or not array.flags.c_contiguous or not getattr(array, "filename", None):
-        return None
-    root = array
-    while isinstance(root, np.ndarray):
-        root = root.base
-    if not isinstance(root, mmap.mmap):
-        return None
-    start = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY  # where np.memmap mapped the file from
-    return array.filename, start + array.ctypes.data - np.frombuffer(root, dtype=np.uint8).ctypes.data
-
-
-def copy_span(span, nbytes, out_fd):
-    """Copies nbytes at span=(path, offset) to out_fd's position inside the kernel
-    (copy_file_range: no pass through Python, as cp does). False when the file
-    systems cannot (nothing is written then)."""
-    path, offset = span
-    if not hasattr(os, "copy_file_range"):
-        return False
-    start = os.lseek(out_fd, 0, os.SEEK_CUR)
-    with open(path, "rb") as src:
-        done = 0
-        while done < nbytes:
-            try:
-                n = os.copy_file_range(src.fileno(), out_fd, nbytes - done, offset + done)
-            except OSError:
-                n = 0
-            if n <= 0:  # unsupported here: rewind and let the caller write the bytes
-                os.ftruncate(out_fd, start)
-                os.lseek(out_fd, start, os.SEEK_SET)
-                return False
-            done += n
-    return True
-
-
-def write_all(fd, data):
-    """os.write until every byte is out (one call writes at most about 2 GiB)."""
-    view = memoryview(data).cast("B")
-    while len(view):
-        view = view[os.write(fd, view):]
 
 
 def _pack_string(s):

@@ -19,13 +19,14 @@ GELU is GPT-2's tanh form, as in GGUF. The tokenizer is not in the file
 vocab.json + merges.txt (convert.py --tokenizer-dir).
 
 Every array is a view of a memory map of the file (fp32), or widened from it one
-tensor at a time while the GGUF is written (bf16): nothing is read twice.
+tensor at a time while the GGUF is written (bf16), its pages released once written.
 """
 import os
 from collections import OrderedDict
 
 import numpy as np
 
+from mapped_io import release_pages
 from torch_pickle import CheckpointError, bf16_to_f32
 
 MAGIC = 20240326
@@ -73,19 +74,22 @@ PER_LAYER = {"ln1w": "h.{}.ln_1.weight", "ln1b": "h.{}.ln_1.bias", "qkvw": "h.{}
              "fcprojb": "h.{}.mlp.c_proj.bias"}
 
 
-class Deferred:
-    """A tensor whose values are computed when the GGUF writer reaches it."""
+class Widened:
+    """A bf16 tensor of the file, widened to float32 when the GGUF writer reaches it;
+    release() then drops its pages of the memory map (gguf.release_pages)."""
 
-    def __init__(self, shape, fn):
-        self.shape, self.fn = tuple(shape), fn
-        self.dtype = np.dtype(np.float32)
+    def __init__(self, bits):
+        self.bits, self.shape, self.dtype = bits, bits.shape, np.dtype(np.float32)
 
     def array(self):
-        return self.fn()
+        return bf16_to_f32(self.bits).reshape(self.shape)
+
+    def release(self):
+        release_pages(self.bits)
 
 
 def _as_float(raw, is_bf16):
-    return Deferred(raw.shape, lambda: bf16_to_f32(raw).reshape(raw.shape)) if is_bf16 else raw
+    return Widened(raw) if is_bf16 else raw
 
 
 def load_llmc(path):
