@@ -21,7 +21,8 @@ How tests are counted (each test exactly once):
     passed; one that passes counts as failed;
   - a module that cannot be imported counts as one error;
   - the doctest binary: its own test-case counts, plus one failure when it
-    exits non-zero with no failed test case (a sanitizer report at exit).
+    exits non-zero with no failed test case (a sanitizer report at exit); test
+    cases a crash kept from running (doctest calls them skipped) count as failed.
 Errors are part of "failed" on the last line (the line before it splits them).
 
 Every suite runs under a timeout (the unit-test binary as a whole, each Python
@@ -316,11 +317,19 @@ def run_unit_tests(exe, timeout):
     sys.stderr.write(err[-20000:])
     m = re.search(r"test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped", out)
     if m and rc is not None:
-        counts["passed"] += int(m.group(2))
-        counts["failed"] += int(m.group(3))
-        counts["skipped"] += int(m.group(4))
-        if int(m.group(3)):
-            problems.append(f"failed: {int(m.group(3))} unit test case(s) (see the doctest output above)")
+        n_pass, n_fail, n_skip = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        # A test case that crashes stops doctest, which then reports every case it did not
+        # reach as "skipped": those count as failed here (the count of cases that should run
+        # comes from --count, which leaves out the ones marked skip in the source).
+        not_run = max(unit_test_count(exe) - n_pass - n_fail, 0)
+        counts["passed"] += n_pass
+        counts["failed"] += n_fail + not_run
+        counts["skipped"] += max(n_skip - not_run, 0)
+        if n_fail:
+            problems.append(f"failed: {n_fail} unit test case(s) (see the doctest output above)")
+        if not_run:
+            problems.append(f"failed: {not_run} unit test case(s) never ran: the binary stopped early "
+                            f"(exit status {rc}; a crash?), counted as failed")
     if rc is None or not m:
         n = unit_test_count(exe)
         why = f"timed out after {timeout:.0f} s and was killed" if rc is None else f"exited with status {rc} " \

@@ -225,6 +225,16 @@ class WholeRun(unittest.TestCase):
         self.assertEqual((rc, last), (1, "4 passed, 1 failed, 0 skipped"))
         self.assertIn("exited with status 23 although no test case failed", out)
 
+    def test_unit_cases_a_crash_kept_from_running_count_as_failed(self):
+        # doctest after a crashing test case: the cases it did not reach are reported "skipped".
+        unit = self.fake_unit_tests(
+            'if [ "$1" = --count ]; then echo "[doctest] unskipped test cases passing the current filters: 146"; '
+            'exit 0; fi\nprintf "[doctest] test cases:  7 |  6 passed | 1 failed | 141 skipped\\n"\nexit 1\n')
+        rc, last, out = self.run_py(unit)
+        # 148 cases: 146 should run (2 are marked skip in the source), 7 did: 6 passed, 1 + 139 failed.
+        self.assertEqual((rc, last), (1, "6 passed, 140 failed, 2 skipped"))
+        self.assertIn("139 unit test case(s) never ran", out)
+
     def test_hanging_unit_binary_is_killed_and_named(self):
         unit = self.fake_unit_tests(
             'if [ "$1" = --count ]; then echo "[doctest] unskipped test cases passing the current filters: 7"; '
