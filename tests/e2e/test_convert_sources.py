@@ -19,7 +19,7 @@ import unittest
 
 import numpy as np
 
-from helpers import ROOT, SCRIPTS, minigpt_bin, run_minigpt
+from helpers import ROOT, SCRIPTS, minigpt_bin, require, run_minigpt
 from test_core import TOL_F32  # the core tolerance: f32 GGUF vs float64 reference
 
 import checkpoint_writers as cw
@@ -43,10 +43,9 @@ SHAKESPEARE = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\
 
 
 def torch_or_skip():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise unittest.SkipTest("python3-torch is not installed (the checkpoints are written with torch.save)")
+    """The checkpoints are written with torch.save / torch's bf16: python3-torch is needed
+    (skipped saying how to install it, a failure in CI: helpers.require)."""
+    require("torch")
 
 
 def minigpt_convert(src, out, *extra):

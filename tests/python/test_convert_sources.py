@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SCRIPTS = os.path.join(ROOT, "scripts")
 sys.path.insert(0, SCRIPTS)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from helpers import require  # noqa: E402  (missing engines: skip with how to install, fail in CI)
 import char_vocab  # noqa: E402
 import checkpoint_writers as cw  # noqa: E402
 import convert  # noqa: E402
@@ -69,8 +70,11 @@ class Tmp(unittest.TestCase):
         self.assertFalse([n for n in os.listdir(self.tmp.name) if n.startswith("out.gguf")], "output left behind")
 
 
-@unittest.skipIf(torch is None, "python3-torch is not installed (the checkpoints are written with torch.save)")
 class NanoGPTCheckpoint(Tmp):
+    def setUp(self):
+        require("torch")  # the checkpoints are written with torch.save
+        super().setUp()
+
     def write(self, name="ckpt.pt", **kw):
         args = dict(SMALL, vocab_size=kw.pop("vocab_size", 50304), bias=kw.pop("bias", True))
         model = cw.make_nanogpt(args, seed=kw.pop("seed", 3))
@@ -162,9 +166,9 @@ class NanoGPTCheckpoint(Tmp):
         self.assert_refused(r"a character-level model needs its meta\.pkl: --meta PATH \(no meta\.pkl at", ck)
 
 
-@unittest.skipIf(torch is None, "python3-torch is not installed (llm.c's write_model uses torch)")
 class LlmCCheckpoint(Tmp):
     def setUp(self):
+        require("torch")  # llm.c's write_model writes through torch
         super().setUp()
         self.args = dict(SMALL, vocab_size=50257)
         self.model = cw.make_nanogpt(self.args, seed=9)
@@ -221,8 +225,8 @@ class CharacterVocabulary(Tmp):
         with self.assertRaisesRegex(char_vocab.VocabError, r"refusing to load global 'os\.system'"):
             char_vocab.load_meta(self.p("meta.pkl"))
 
-    @unittest.skipIf(sentencepiece is None, "python3-sentencepiece is not installed")
     def test_the_sentencepiece_library_encodes_like_stoi(self):
+        require("sentencepiece")
         chars = cw.write_meta(self.p("meta.pkl"), TEXT)
         proto = char_vocab.sentencepiece_proto(char_vocab.load_meta(self.p("meta.pkl")))
         sp = sentencepiece.SentencePieceProcessor()
