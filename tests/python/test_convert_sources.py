@@ -6,6 +6,8 @@ llm.c's write_model write them (torch.save, torch's bf16); the values expected i
 GGUF come from torch (torch.load, the module's parameters), not from our readers; the
 character vocabulary is checked against the sentencepiece library itself.
 """
+import contextlib
+import io
 import json
 import os
 import pickle
@@ -188,6 +190,28 @@ class LlmCCheckpoint(Tmp):
             np.testing.assert_array_equal(r.tensors["blk.1.attn_qkv.weight"].data,
                                           self.model.transformer.h[1].attn.c_attn.weight.detach().to(tdtype).float().numpy())
             self.assertEqual(r.tensors["token_embd.weight"].ne, [16, 50257])
+
+    def test_outtypes_and_progress_bar(self):
+        src = self.p("m.bin")
+        cw.save_llmc(src, self.model, self.args, "bfloat16")
+        for outtype, down, qkv in (("f16", 1, 1), ("q8_0", 8, 1)):  # qkv rows of 16: f16 in a q8_0 file
+            self.assertEqual(convert.main([src, self.out, "-q", "--outtype", outtype]), 0)
+            r = GGUFReader(self.out)
+            self.assertEqual(r.tensors["blk.0.ffn_down.weight"].ggml_type, down)
+            self.assertEqual(r.tensors["blk.0.attn_qkv.weight"].ggml_type, qkv)
+            self.assertEqual(r.tensors["blk.0.attn_qkv.bias"].ggml_type, 0)
+            self.assertEqual(r.tensors["position_embd.weight"].ggml_type, 0)
+        # the bar a terminal gets (drawn in place with \r, closed with the time taken)
+        err, threshold = io.StringIO(), convert.BAR_MIN_BYTES
+        convert.BAR_MIN_BYTES = 0
+        try:
+            with contextlib.redirect_stderr(err):
+                convert.convert(src, self.out, bar=True)
+        finally:
+            convert.BAR_MIN_BYTES = threshold
+        lines = err.getvalue().split("\r")
+        self.assertGreater(len(lines), 29)  # one redraw per tensor
+        self.assertRegex(lines[-1], r"^convert: \[#{30}\] 100% \d+/\d+ MiB +[0-9.]+ s +\n")
 
     def test_bad_files(self):
         good = self.p("good.bin")
