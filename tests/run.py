@@ -56,7 +56,7 @@ KINDS = ("passed", "failed", "errors", "skipped")
 # Timeouts in seconds, there to turn a hang into a named failure, not to time anything.
 # Measured on the shared 2-core machine (Debian 12, AMD EPYC VM) with a load average of ~17
 # from other builds: unit tests 7 s, the slowest module (e2e/test_llama_interop.py) 687 s,
-# every other module under 90 s. The sanitized build is several times slower, hence the factor.
+# every other module under 2 minutes. The sanitized build is several times slower, hence the factor.
 UNIT_TIMEOUT = 600
 MODULE_TIMEOUT = 1800
 SANITIZED_FACTOR = 3
