@@ -5,11 +5,12 @@ W_E[S] OV W_U[:,S]), reading the same GGUF.
 
   random     every Q/K/V composition and copying score of random models (several
              shapes; f32, f16 and q8_0 weights; tied and untied LM heads; the whole
-             vocabulary and a sample; TransformerLens's centring and --no-center)
-             equals the reference within TOL (2e-7; acceptance 4 asks for 1e-5);
+             vocabulary and a sample; TransformerLens's centring and --no-center;
+             grouped key/value heads made by heads group-kv) equals the reference within TOL (2e-7; acceptance 4 asks for 1e-5);
              the measured maximum is printed, about 1e-8
-  hand-built a model where L0H0 writes into a subspace that L1H0's keys read: its
+  hand-built a model where L0H0 writes a direction that L1H0's keys read: its
              K-composition is the largest score of all; L0H1 (W_O = 0) scores 0
+  bundled    the bundled model against the reference (300 tokens for copying)
   outputs    CSV rows and columns, SVG panels, the printed top pairs
 """
 import csv
@@ -100,6 +101,15 @@ class RandomModels(Base):
                 _, _, got = self.circuits(gguf, *flags)
                 n = int(flags[flags.index("--copy-tokens") + 1]) if "--copy-tokens" in flags else 0
                 self.compare(name, got, reference_scores(gguf, n, center="--no-center" not in flags))
+
+    def test_grouped_kv_heads(self):
+        # heads group-kv pools the tiny model's 4 key/value heads into 2: query heads 2g and
+        # 2g+1 read kv head g. The reference takes K and V from the fused QKV's shape.
+        _, gguf = tiny_model(seed=1, std=0.1)
+        grouped = self.path("gqa.gguf")
+        run_minigpt(["heads", "group-kv", gguf, grouped, "--kv-heads", "2"], timeout=120)
+        _, _, got = self.circuits(grouped, "--copy-tokens", 100)
+        self.compare("tiny 2x4x64 with 2 kv heads", got, reference_scores(grouped, 100))
 
     def test_centring_changes_scores(self):
         # The two processings differ (else the --no-center case above proves nothing new).
