@@ -295,6 +295,27 @@
       });
       box.appendChild(tab); el.appendChild(box);
     }
+    if (s.dla && s.dla.heads.length) el.appendChild(dlaTable(s.dla, t));
+  }
+  // generate --trace --dla: the heads whose direct write raised (red) or lowered (blue)
+  // the chosen token's logit most; a row picks that head for the grid and the lines.
+  function dlaTable(dla, t) {
+    const box = document.createElement('div'); box.className = 'lens';
+    const tab = document.createElement('table');
+    tab.createCaption().textContent = `direct logit attribution: heads' share of the logit of \u2039${showText(texts[t])}\u203a (${fmt(dla.logit, 3)})`;
+    const vmax = Math.max(1e-9, ...dla.heads.map((x) => Math.abs(x[2])));
+    for (const [l, h, v] of dla.heads) {
+      const tr = tab.insertRow(); tr.title = `L${l}H${h}: click to show this head`; tr.style.cursor = 'pointer';
+      if (l === st.cl && h === st.ch) tr.className = 'chosen';
+      tr.addEventListener('click', () => { chooseHead(l, h); drawStep(); });
+      tr.insertCell().textContent = `L${l}H${h}`;
+      tr.insertCell().textContent = (v >= 0 ? '+' : '') + fmt(v, 3);
+      const bar = document.createElement('div'); bar.className = 'bar';
+      bar.style.width = (100 * Math.abs(v) / vmax).toFixed(1) + 'px'; bar.style.background = v >= 0 ? '#b2182b' : '#2166ac';
+      tr.insertCell().appendChild(bar);
+    }
+    box.appendChild(tab);
+    return box;
   }
   function candidateTable(cands, chosen, caption) {
     const tab = document.createElement('table'); tab.createCaption().textContent = caption;

@@ -45,10 +45,14 @@ DistributionSummary summarize_distribution(const float* logits, int64_t n, int32
 
 TraceWriter::TraceWriter(const std::string& path, const Model& model, const Tokenizer& tokenizer, const TraceOptions& opt)
     : path_(path), model_(model), tok_(tokenizer), opt_(opt) {
-    if (opt_.top_k < 0 || opt_.lens_top_k < 0) throw std::runtime_error("trace: top-k must not be negative");
+    if (opt_.top_k < 0 || opt_.lens_top_k < 0 || opt_.dla_top_k < 0)
+        throw std::runtime_error("trace: top-k must not be negative");
     f_ = std::fopen(path.c_str(), "wb");
     if (!f_) throw std::runtime_error(path + ": cannot create: " + std::strerror(errno));
     if (opt_.logit_lens) lens_ = std::make_unique<LogitLens>(model);
+    if (opt_.dla) dla_ = std::make_unique<DlaCapture>(model.config());
+    hooks_.add(lens_.get());
+    hooks_.add(dla_.get());
 }
 
 TraceWriter::~TraceWriter() {
@@ -112,6 +116,7 @@ void TraceWriter::begin(const std::vector<int32_t>& prompt, const std::string& a
     }
     line["tokens"] = std::move(tokens);
     write_line(line);
+    last_token_ = prompt.empty() ? -1 : prompt.back();
 }
 
 void TraceWriter::step(int64_t pos, const float* logits, int32_t chosen_id) {
@@ -139,7 +144,28 @@ void TraceWriter::step(int64_t pos, const float* logits, int32_t chosen_id) {
         }
         line["lens"] = std::move(layers);
     }
+    if (dla_) line["dla"] = dla_json(pos, logits, chosen_id);
     write_line(line);
+    last_token_ = chosen_id;
+}
+
+Json TraceWriter::dla_json(int64_t pos, const float* logits, int32_t chosen_id) const {
+    if (dla_->position() != pos - 1 || last_token_ < 0)
+        throw std::runtime_error("trace: DLA saw position " + std::to_string(dla_->position()) + ", but step " +
+                                 std::to_string(pos) + " needs position " + std::to_string(pos - 1));
+    const DlaResult r = direct_logit_attribution(model_, *dla_, last_token_, DlaTarget{chosen_id, -1});
+    Json heads = Json::array();
+    for (int64_t k : r.top_heads(opt_.dla_top_k)) {
+        Json h = Json::object();
+        h["layer"] = k / r.n_head;
+        h["head"] = k % r.n_head;
+        h["value"] = json_rounded(r.heads[size_t(k)], kDigits);
+        heads.push_back(std::move(h));
+    }
+    Json d = Json::object();
+    d["logit"] = json_rounded(logits[chosen_id], kDigits);
+    d["heads"] = std::move(heads);
+    return d;
 }
 
 void TraceWriter::close() {

@@ -96,6 +96,20 @@ ViewerTrace read_viewer_trace(const std::string& path) {
                 }
                 s["lens"] = std::move(layers);
             }
+            if (const Json* dla = json_find(v, "dla")) {  // generate --trace --dla
+                Json heads = Json::array();
+                for (const Json& h : json_array(json_member(*dla, "heads", where), where + " dla heads")) {
+                    const int64_t layer = json_int(json_member(h, "layer", where), where + " dla layer");
+                    const int64_t head = json_int(json_member(h, "head", where), where + " dla head");
+                    if (layer < 0 || layer >= tr.n_layer || head < 0 || head >= tr.n_head)
+                        throw std::runtime_error(where + ": dla head L" + std::to_string(layer) + "H" + std::to_string(head) +
+                                                 " is not in the model's " + std::to_string(tr.n_layer) + " x " +
+                                                 std::to_string(tr.n_head) + " heads");
+                    heads.push_back(Json::array({layer, head, number_or_null(json_member(h, "value", where), where + " dla value")}));
+                }
+                s["dla"] = {{"logit", number_or_null(json_member(*dla, "logit", where), where + " dla logit")},
+                            {"heads", std::move(heads)}};
+            }
             tr.steps.push_back(std::move(s));
         } else {
             throw std::runtime_error(where + ": unknown line type \"" + type + "\" (expected \"prompt\" or \"step\")");

@@ -33,7 +33,8 @@ struct ViewerTrace {
     Json texts = Json::array();  // string per position
     Json hex = Json::object();   // position -> exact bytes in hex, for tokens that are not valid UTF-8
     // Per position: null for prompt tokens, else the step in the page's compact
-    // form {"logprob","entropy","top":[[id,text,p],...],"lens":[[[id,text,p],...] per layer]}.
+    // form {"logprob","entropy","top":[[id,text,p],...],"lens":[[[id,text,p],...] per layer],
+    // "dla":{"logit":x,"heads":[[layer,head,value],...]}}.
     Json steps = Json::array();
 };
 
