@@ -33,7 +33,10 @@ inline void add_analysis_options(cxxopts::Options& opts, bool with_trace = true)
         "trace-top-k", "candidates per trace line", cxxopts::value<int>()->default_value("10"))(
         "logit-lens", "add to each trace line every layer's top tokens (residual stream through the final "
                       "LayerNorm and the unembedding)")(
-        "lens-top-k", "tokens per layer with --logit-lens", cxxopts::value<int>()->default_value("5"));
+        "lens-top-k", "tokens per layer with --logit-lens", cxxopts::value<int>()->default_value("5"))(
+        "dla", "add to each trace line the heads whose direct write to the residual stream raised or lowered the "
+               "chosen token's logit most (direct logit attribution, as heads dla; docs/heads.md)")(
+        "dla-top-k", "heads per trace line with --dla", cxxopts::value<int>()->default_value("5"));
 }
 
 inline AnalysisOptions analysis_options(const cxxopts::ParseResult& args, bool with_trace = true) {
@@ -50,6 +53,10 @@ inline AnalysisOptions analysis_options(const cxxopts::ParseResult& args, bool w
     a.trace.lens_top_k = args["lens-top-k"].as<int>();
     if (a.trace.top_k < 0 || a.trace.lens_top_k < 0) throw std::runtime_error("--trace-top-k and --lens-top-k must not be negative");
     if (a.trace.logit_lens && a.trace_path.empty()) throw std::runtime_error("--logit-lens needs --trace FILE");
+    a.trace.dla = args.count("dla") > 0;
+    a.trace.dla_top_k = args["dla-top-k"].as<int>();
+    if (a.trace.dla_top_k < 0) throw cxxopts::exceptions::parsing("--dla-top-k must not be negative");
+    if (a.trace.dla && a.trace_path.empty()) throw cxxopts::exceptions::parsing("--dla needs --trace FILE");
     return a;
 }
 
