@@ -162,7 +162,10 @@ class GGUFWriter:
         if elem_type == ValueType.ARRAY:
             raise GGUFError(f"{key}: nested arrays are not supported")
         if elem_type == ValueType.STRING:
-            values = [self._check_scalar(key, elem_type, v) for v in values]
+            values = list(values)  # one type test for all (a vocabulary is 100k strings)
+            if not all(isinstance(v, str) for v in values):
+                bad = next(v for v in values if not isinstance(v, str))
+                raise GGUFError(f"{key}: string expected, got {type(bad).__name__}")
         else:
             arr = np.asarray(values)
             if arr.ndim != 1:
