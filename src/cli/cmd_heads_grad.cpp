@@ -71,8 +71,8 @@ GradText file_text(const Model& model, const cxxopts::ParseResult& args) {
     const Config& c = model.config();
     const int64_t n_ctx = has(args, "ctx-size") ? int_option(args, "ctx-size", at_least(2)) : std::min<int64_t>(512, c.n_ctx);
     if (n_ctx > c.n_ctx)
-        usage_error("--ctx-size " + std::to_string(n_ctx) + " exceeds the model's context of " + std::to_string(c.n_ctx) +
-                    " positions");
+        usage_error("--ctx-size " + std::to_string(n_ctx) + " exceeds the model's context length of " +
+                    std::to_string(c.n_ctx));
     PerplexityProtocol protocol = PerplexityProtocol::Llama;
     int64_t stride = 0;
     if (has(args, "stride") && has(args, "bos-chunks")) usage_error("--stride and --bos-chunks cannot be combined");
@@ -103,26 +103,36 @@ std::string num(double v) {
     return buf;
 }
 
+// One layer x head grid of `v` under `title`, each value printed with `fmt`.
+void print_grid(const HeadGradientReport& r, const char* title, const std::vector<double>& v, const char* fmt) {
+    std::printf("\n%s\n%-6s", title, "layer");
+    for (int64_t h = 0; h < r.n_head; ++h) std::printf(" %9s", ("H" + std::to_string(h)).c_str());
+    for (int64_t l = 0; l < r.n_layer; ++l) {
+        std::printf("\n%-6s", ("L" + std::to_string(l)).c_str());
+        for (int64_t h = 0; h < r.n_head; ++h) std::printf(fmt, v[size_t(l * r.n_head + h)]);
+    }
+    std::printf("\n");
+}
+
 void print_report(const HeadGradientReport& r, const WindowAblation* ab, int top) {
-    const size_t K = r.grad.size();
-    std::vector<size_t> order(K);
+    std::printf("mean loss %.9f (perplexity %.4f) over %lld window(s), %lld tokens scored\n", r.mean_loss,
+                std::exp(r.mean_loss), (long long)r.windows, (long long)r.tokens_scored);
+    print_grid(r, "importance = mean over windows of |dL/dxi_h|:", r.importance, " %9.3g");
+    print_grid(r, "grad = mean over windows of dL/dxi_h (negative: the head lowers the loss):", r.grad, " %+9.2e");
+    if (ab) {
+        std::vector<double> inc;
+        for (double p : ab->ablated_ppl) inc.push_back(p - ab->baseline_ppl);
+        char title[160];
+        std::snprintf(title, sizeof title, "ablation (--compare): perplexity increase with the head alone zeroed (baseline %.4f):",
+                      ab->baseline_ppl);
+        print_grid(r, title, inc, " %+9.3g");
+    }
+    std::vector<size_t> order(r.grad.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.importance[a] > r.importance[b]; });
-    std::vector<size_t> rank(K);
-    for (size_t i = 0; i < K; ++i) rank[order[i]] = i + 1;
-    std::printf("mean loss %.9f (perplexity %.4f) over %lld windows, %lld tokens scored\n\n", r.mean_loss,
-                std::exp(r.mean_loss), (long long)r.windows, (long long)r.tokens_scored);
-    std::printf("%-8s %13s %13s %5s", "head", "grad", "importance", "rank");
-    if (ab) std::printf(" %14s", "ablation dPPL");
-    std::printf("\n");
-    for (size_t k = 0; k < K; ++k) {
-        std::printf("%-8s %+13.6g %13.6g %5zu", label(r, k).c_str(), r.grad[k], r.importance[k], rank[k]);
-        if (ab) std::printf(" %+14.6g", ab->ablated_ppl[k] - ab->baseline_ppl);
-        std::printf("\n");
-    }
     std::printf("\nmost important:");
-    for (size_t i = 0; i < std::min(K, size_t(std::max(top, 0))); ++i)
-        std::printf("%s %s %.4g", i ? "," : "", label(r, order[i]).c_str(), r.importance[order[i]]);
+    for (size_t i = 0; i < std::min(order.size(), size_t(top)); ++i)
+        std::printf("%s %s %.3g", i ? "," : "", label(r, order[i]).c_str(), r.importance[order[i]]);
     std::printf("\n");
 }
 
@@ -148,8 +158,7 @@ SvgHeatmap head_map(const HeadGradientReport& r, const std::string& title, const
     for (size_t k = 0; k < values.size(); ++k) hm.cell_labels.push_back(label(r, k));
     hm.values = values;
     hm.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(r.n_head, 1), 14, 36));
-    hm.show_values = hm.cell >= 30;
-    return hm;
+    return hm;  // no values in the cells: gradients need more digits than fit (each cell's tooltip has them)
 }
 
 void write_svg(const std::string& path, const std::string& model_name, const HeadGradientReport& r,
@@ -162,7 +171,9 @@ void write_svg(const std::string& path, const std::string& model_name, const Hea
     if (ab) {
         std::vector<double> inc;
         for (double p : ab->ablated_ppl) inc.push_back(p - ab->baseline_ppl);
-        panels.push_back(render_heatmap(head_map(r, "ablation: PPL increase with the head alone zeroed", inc)));
+        SvgHeatmap a = head_map(r, "ablation: PPL increase with the head alone zeroed", inc);
+        a.show_values = a.cell >= 30;
+        panels.push_back(render_heatmap(a));
     }
     OutputFile out(path);
     out.write(svg_document(panels, "minigpt heads grad: " + model_name));
@@ -225,9 +236,9 @@ int heads_grad(int argc, char** argv) {
             inc.push_back(ab->ablated_ppl[k] - ab->baseline_ppl);
             neg_grad.push_back(-rep.grad[k]);
         }
-        std::printf("\nablation baseline perplexity %.4f over %lld tokens\n", ab->baseline_ppl, (long long)ab->tokens_scored);
-        std::printf("Spearman(importance, ablation PPL increase) = %.4f\n", spearman_correlation(rep.importance, inc));
-        std::printf("Spearman(-grad, ablation PPL increase)      = %.4f\n", spearman_correlation(neg_grad, inc));
+        std::printf("Spearman rank correlation with the ablation's perplexity increase, over %zu heads:\n"
+                    "  importance %.4f\n  -grad      %.4f\n",
+                    inc.size(), spearman_correlation(rep.importance, inc), spearman_correlation(neg_grad, inc));
     }
     if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), rep, ab.get());
     if (has(args, "svg"))
