@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "eval/text_windows.h"
 #include "runtime/transformer.h"
+#include "util/read_file.h"
 
 namespace minigpt {
 
@@ -151,6 +153,38 @@ void HeadAblation::on(const HookView& v) {
             for (int64_t i = 0; i < v.rows; ++i) std::copy(m, m + head_dim_, v.row(i) + c0);
         }
     }
+}
+
+std::vector<HeadRef> ablation_heads(const AblationRequest& request, const Config& cfg) {
+    if (!request.mean_file.empty() && (request.heads.empty() || request.mode != AblationMode::Mean))
+        throw std::runtime_error("--mean-file needs --ablate with --ablate-mode mean");
+    if (request.heads.empty()) return {};
+    return parse_head_list(request.heads, cfg.n_layer, cfg.n_head, "--ablate");
+}
+
+std::vector<float> ablation_means(const Model& model, const std::string& mean_file,
+                                  const std::vector<std::vector<int32_t>>& own, int64_t window, int n_threads,
+                                  const Tokenizer* tokenizer) {
+    if (mean_file.empty()) return mean_head_outputs(model, own, n_threads);
+    std::unique_ptr<Tokenizer> made;
+    if (!tokenizer) tokenizer = (made = make_tokenizer(model.tokenizer_spec())).get();
+    const std::vector<int32_t> ids = tokenizer->encode(read_file(mean_file, "--mean-file"));
+    if (ids.empty()) throw std::runtime_error(mean_file + ": the text has no tokens (--mean-file)");
+    const int32_t bos = tokenizer->add_bos() && tokenizer->bos_id() >= 0 ? tokenizer->bos_id() : -1;
+    return mean_head_outputs(model, split_windows(ids, window, bos), n_threads);
+}
+
+std::unique_ptr<HeadAblation> ablation_from_options(const Model& model, const AblationRequest& request,
+                                                    const std::vector<std::vector<int32_t>>& own, int64_t window,
+                                                    int n_threads, const Tokenizer* tokenizer) {
+    const std::vector<HeadRef> heads = ablation_heads(request, model.config());
+    if (heads.empty()) return nullptr;
+    std::vector<float> means;
+    if (request.mode == AblationMode::Mean)
+        means = ablation_means(model, request.mean_file, own, window, n_threads, tokenizer);
+    auto ablation = std::make_unique<HeadAblation>(model.config(), request.mode, std::move(means));
+    ablation->set_heads(heads);
+    return ablation;
 }
 
 }  // namespace minigpt

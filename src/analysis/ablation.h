@@ -8,11 +8,13 @@
 // L{l}H{h} in tables; "L.*" means every head of layer L.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/hooks.h"
 #include "runtime/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace minigpt {
 
@@ -59,5 +61,39 @@ private:
     std::vector<HeadRef> heads_;
     std::vector<std::vector<int>> by_layer_;  // heads to ablate, per layer
 };
+
+// ---------------------------------------------------------------- from the command line
+// One way for every command that ablates (generate, perplexity, logits, heads
+// importance) to turn --ablate, --ablate-mode and --mean-file into the hook:
+//
+//   AblationRequest req{"0.1,3.*", AblationMode::Mean, "ref.txt"};
+//   const auto heads = ablation_heads(req, model.config());   // check before any work
+//   std::unique_ptr<HeadAblation> hook = ablation_from_options(model, req, own_windows, window, n_threads);
+//   if (hook) tf.set_hooks(hook.get());
+
+struct AblationRequest {
+    std::string heads;                       // --ablate: "L.H,L.*,..." ("" = none)
+    AblationMode mode = AblationMode::Zero;  // --ablate-mode
+    std::string mean_file;                   // --mean-file: mean mode's reference text ("" = the command's own)
+};
+
+// The heads of request.heads checked against the model (an empty list when
+// none); throws naming --ablate, or --mean-file when it is given without
+// --ablate and --ablate-mode mean.
+std::vector<HeadRef> ablation_heads(const AblationRequest& request, const Config& cfg);
+
+// Mean z of every head (as mean_head_outputs) over the reference of mean
+// mode: the text of mean_file through the model's tokenizer (BOS first in each
+// window when the tokenizer adds one; `tokenizer` may be null: the model's is
+// made) in windows of `window` tokens, or, without a file, `own` (the
+// command's own windows: the prompt, the scored text).
+std::vector<float> ablation_means(const Model& model, const std::string& mean_file,
+                                  const std::vector<std::vector<int32_t>>& own, int64_t window, int n_threads,
+                                  const Tokenizer* tokenizer = nullptr);
+
+// The hook for a request, or null when it names no head.
+std::unique_ptr<HeadAblation> ablation_from_options(const Model& model, const AblationRequest& request,
+                                                    const std::vector<std::vector<int32_t>>& own, int64_t window,
+                                                    int n_threads, const Tokenizer* tokenizer = nullptr);
 
 }  // namespace minigpt

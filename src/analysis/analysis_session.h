@@ -27,15 +27,13 @@
 namespace minigpt {
 
 struct AnalysisOptions {
-    std::string ablate;                          // heads "L.H,L.*,..." ("" = none)
-    AblationMode ablate_mode = AblationMode::Zero;
-    std::string mean_file;                       // mean-ablation reference text ("" = the prompt)
+    AblationRequest ablation;                    // --ablate, --ablate-mode, --mean-file ("" = the prompt)
     std::string attention_path;                  // attention export ("" = none)
     AttentionDType attention_type = AttentionDType::F16;
     std::string trace_path;                      // JSONL trace ("" = none)
     TraceOptions trace;                          // top-k, logit lens
 
-    bool any() const { return !ablate.empty() || !attention_path.empty() || !trace_path.empty(); }
+    bool any() const { return !ablation.heads.empty() || !attention_path.empty() || !trace_path.empty(); }
 };
 
 class AnalysisSession {

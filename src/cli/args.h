@@ -30,8 +30,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <iostream>
-#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -193,6 +191,13 @@ float float_option(const cxxopts::ParseResult& r, const std::string& name, Check
 
 inline int threads_option(const cxxopts::ParseResult& r) { return int(int_option(r, "threads", between(1, 1024))); }
 
+// -c larger than the model's context: the same usage error in every command.
+inline void check_ctx_size(int64_t c, int64_t model_ctx) {
+    if (c > model_ctx)
+        usage_error("--ctx-size " + std::to_string(c) + " exceeds the model's context length of " +
+                    std::to_string(model_ctx));
+}
+
 // "1 2 3" or "1,2,3" -> ids; a usage error naming --option on anything else.
 inline std::vector<int32_t> parse_ids(const std::string& s, const char* option) {
     std::vector<int32_t> ids;
@@ -223,14 +228,7 @@ inline std::vector<std::string> all_values(const cxxopts::ParseResult& r, const 
 }
 
 // A file's whole content ("-" reads standard input); errors name the file and the flag.
-inline std::string read_input(const std::string& path, const std::string& option) {
-    if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    try {
-        return read_file(path);
-    } catch (const std::runtime_error& e) {
-        throw std::runtime_error(option + ": " + e.what());
-    }
-}
+inline std::string read_input(const std::string& path, const std::string& option) { return read_file(path, option); }
 
 // Checks that a model file exists and is a regular file before anything is loaded.
 inline void require_file(const std::string& path, const std::string& option) {

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/generate_args.h"
 #include "cli/generate_text.h"
+#include "cli/heads_flags.h"
 #include "runtime/model.h"
 #include "runtime/profile.h"
 #include "eval/sampler.h"
@@ -70,6 +71,110 @@ void print_json_token(int32_t id, const std::string& text, const std::string& pi
     write_out(json_dump(token) + "\n");
 }
 
+// The prompt's ids, checked against the vocabulary and the context (usage errors).
+// Returns how many leading ids we added (BOS), which are not echoed.
+size_t checked_prompt(const GenerateOptions& o, const Tokenizer& tok, const Config& cfg, int64_t n_ctx,
+                      std::vector<int32_t>& ids) {
+    const size_t n_added = prompt_ids(o, tok, ids);
+    if (ids.empty()) usage_error("the prompt is empty (the model adds no BOS token); give some text");
+    for (int32_t id : ids)
+        if (id < 0 || id >= cfg.n_vocab)
+            usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(cfg.n_vocab - 1) + ")");
+    if (int64_t(ids.size()) >= n_ctx)
+        usage_error("the prompt is " + std::to_string(ids.size()) + " tokens but the context holds " +
+                    std::to_string(n_ctx) + " (room is needed for at least one generated token; raise -c/--ctx-size "
+                    "up to the model's " + std::to_string(cfg.n_ctx) + " or shorten the prompt)");
+    return n_added;
+}
+
+// What one generation runs on, set up by cmd_generate.
+struct Session {
+    const GenerateOptions& o;
+    const Tokenizer& tok;
+    Transformer& tf;
+    Sampler& sampler;
+    AnalysisSession& analysis;
+    Profile* profile;  // --profile, else null
+    int64_t n_ctx;
+};
+
+struct Generation {
+    int64_t n_prompt = 0, n_generated = 0;
+    double t_prefill = 0, t_first = 0, t_total = 0;  // seconds from the start of the prefill
+    StopReason reason = StopReason::kLength;
+};
+
+// Prefill, then sample, stream and decode one token at a time until end-of-text,
+// -n tokens, a stop string or a full context. history: the prompt, then every
+// generated id; n_added leading ids (BOS) are not echoed.
+Generation generate(Session& s, std::vector<int32_t>& history, size_t n_added) {
+    const GenerateOptions& o = s.o;
+    StreamDecoder decoder(s.tok);
+    StopFilter stop_filter(o.stops);
+    // The prompt goes through the decoder even when not shown, so that the
+    // continuation decodes as it would after it (leading spaces, UTF-8 state).
+    std::string prompt_echo;
+    for (size_t i = n_added; i < history.size(); ++i) prompt_echo += decoder.push(history[i]);
+    if (o.display_prompt && !o.json) write_out(prompt_echo);
+
+    Generation g;
+    g.n_prompt = int64_t(history.size());
+    const auto t_start = Clock::now();
+    const float* logits = s.tf.forward(history.data(), g.n_prompt);
+    g.t_prefill = seconds_since(t_start);
+    history.reserve(size_t(s.n_ctx) + 1);
+    while (o.n_predict < 0 || g.n_generated < o.n_predict) {
+        int32_t id;
+        {
+            ProfileScope timer(s.profile, Part::Sampling);
+            id = s.sampler.sample(logits, history.data(), history.size());
+        }
+        s.analysis.step(s.tf.pos(), logits, id);
+        if (++g.n_generated == 1) g.t_first = seconds_since(t_start);
+        const bool end_of_text = id == s.tok.eos_id() && !o.ignore_eos;
+        const bool length = o.n_predict >= 0 && g.n_generated >= o.n_predict;
+        history.push_back(id);
+        // Is this the last token? Then whatever the decoder holds back comes out now.
+        bool last = end_of_text || length || g.n_prompt + g.n_generated >= s.n_ctx;
+        std::string text = end_of_text ? std::string() : decoder.push(id);
+        if (last) text += decoder.flush();
+        std::string visible = stop_filter.push(text);
+        if (stop_filter.stopped()) last = true;
+        else if (last) visible += stop_filter.finish();
+        if (o.json) print_json_token(id, text, s.tok.token_bytes(id), s.sampler.chosen_probability(),
+                                     s.sampler.chosen_model_probability());
+        else write_out(visible);
+        if (last) {
+            g.reason = end_of_text ? StopReason::kEndOfText
+                       : stop_filter.stopped() ? StopReason::kStopString
+                       : length ? StopReason::kLength
+                       : StopReason::kContext;
+            break;
+        }
+        logits = s.tf.forward(&id, 1);
+    }
+    g.t_total = seconds_since(t_start);
+    return g;
+}
+
+// --stats on stderr. Decode: the tokens after the first, from the first to the
+// last (llama.cpp's "eval").
+void print_stats(const GenerateOptions& o, uint64_t seed, int64_t n_ctx, const Generation& g) {
+    const double decode_s = g.t_total - g.t_first;
+    const int64_t n_decoded = g.n_generated > 1 ? g.n_generated - 1 : 0;
+    std::fprintf(stderr, "seed: %llu%s\n", (unsigned long long)seed, o.seed_given ? "" : " (from the clock)");
+    std::fprintf(stderr, "threads: %d, context: %lld, batch: %lld\n", o.n_threads, (long long)n_ctx,
+                 (long long)o.n_batch);
+    std::fprintf(stderr, "prompt: %lld tokens, prefill %.2f ms (%.1f tokens/s)\n", (long long)g.n_prompt,
+                 g.t_prefill * 1e3, double(g.n_prompt) / g.t_prefill);
+    std::fprintf(stderr, "generated: %lld tokens; decode %lld tokens in %.2f ms (%.1f tokens/s)\n",
+                 (long long)g.n_generated, (long long)n_decoded, decode_s * 1e3,
+                 n_decoded > 0 ? double(n_decoded) / decode_s : 0.0);
+    std::fprintf(stderr, "time to first token: %.2f ms; total %.2f ms; stopped: %s\n", g.t_first * 1e3,
+                 g.t_total * 1e3, g.n_generated > 0 ? reason_name(g.reason) : "-n 0");
+}
+
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
@@ -78,24 +183,12 @@ int cmd_generate(int argc, char** argv) {
 
     auto model = Model::load(o.model_path);
     const Config& cfg = model->config();
-    if (o.n_ctx > cfg.n_ctx)
-        usage_error("--ctx-size " + std::to_string(o.n_ctx) + " exceeds the model's context length of " +
-                    std::to_string(cfg.n_ctx));
+    check_ctx_size(o.n_ctx, cfg.n_ctx);
+    check_ablation(o.analysis.ablation, cfg);
     const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : cfg.n_ctx;
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(model->tokenizer_spec());
-
     std::vector<int32_t> ids;
-    const size_t n_added = prompt_ids(o, *tok, ids);
-    if (ids.empty()) usage_error("the prompt is empty (the model adds no BOS token); give some text");
-    for (int32_t id : ids)
-        if (id < 0 || id >= cfg.n_vocab)
-            usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                        std::to_string(cfg.n_vocab - 1) + ")");
-    const int64_t n_prompt = int64_t(ids.size());
-    if (n_prompt >= n_ctx)
-        usage_error("the prompt is " + std::to_string(n_prompt) + " tokens but the context holds " +
-                    std::to_string(n_ctx) + " (room is needed for at least one generated token; raise -c/--ctx-size "
-                    "up to the model's " + std::to_string(cfg.n_ctx) + " or shorten the prompt)");
+    const size_t n_added = checked_prompt(o, *tok, cfg, n_ctx, ids);
 
     TransformerOptions to;
     to.n_ctx = n_ctx;
@@ -106,82 +199,20 @@ int cmd_generate(int argc, char** argv) {
     if (o.ignore_eos) sp.ban_token = tok->eos_id();
     sp.model_probability = o.json;  // one more pass over the vocabulary per token: only when reported
     Sampler sampler(sp, int32_t(cfg.n_vocab));
-    StreamDecoder decoder(*tok);
-    StopFilter stop_filter(o.stops);
     // Attention-head analysis (--ablate, --attention, --trace); attaches nothing when unused.
     AnalysisSession analysis(*model, *tok, o.analysis, o.n_threads);
     analysis.begin(tf, ids);
     Profile profile;
     if (o.profile) tf.set_profile(&profile);
 
-    // The prompt goes through the decoder even when not shown, so that the
-    // continuation decodes as it would after it (leading spaces, UTF-8 state).
-    std::string prompt_echo;
-    for (size_t i = n_added; i < ids.size(); ++i) prompt_echo += decoder.push(ids[i]);
-    if (o.display_prompt && !o.json) write_out(prompt_echo);
-
-    const auto t_start = Clock::now();
-    const float* logits = tf.forward(ids.data(), n_prompt);
-    const double t_prefill = seconds_since(t_start);
-
-    std::vector<int32_t>& history = ids;  // prompt, then every generated id
-    history.reserve(size_t(n_ctx) + 1);
-    const int32_t eos = tok->eos_id();
-    int64_t n_generated = 0;
-    double t_first = 0;
-    StopReason reason = StopReason::kLength;
-    while (o.n_predict < 0 || n_generated < o.n_predict) {
-        int32_t id;
-        {
-            ProfileScope timer(o.profile ? &profile : nullptr, Part::Sampling);
-            id = sampler.sample(logits, history.data(), history.size());
-        }
-        analysis.step(tf.pos(), logits, id);
-        ++n_generated;
-        if (n_generated == 1) t_first = seconds_since(t_start);
-        const bool end_of_text = id == eos && !o.ignore_eos;
-        history.push_back(id);
-        // Is this the last token? Then whatever the decoder holds back comes out now.
-        bool last = end_of_text || (o.n_predict >= 0 && n_generated >= o.n_predict) || n_prompt + n_generated >= n_ctx;
-        std::string text = end_of_text ? std::string() : decoder.push(id);
-        if (last) text += decoder.flush();
-        std::string visible = stop_filter.push(text);
-        if (stop_filter.stopped()) last = true;
-        else if (last) visible += stop_filter.finish();
-        if (o.json) print_json_token(id, text, tok->token_bytes(id), sampler.chosen_probability(),
-                                     sampler.chosen_model_probability());
-        else write_out(visible);
-        if (last) {
-            reason = end_of_text ? StopReason::kEndOfText
-                     : stop_filter.stopped() ? StopReason::kStopString
-                     : (o.n_predict >= 0 && n_generated >= o.n_predict) ? StopReason::kLength
-                     : StopReason::kContext;
-            break;
-        }
-        logits = tf.forward(&id, 1);
-    }
-    const double t_total = seconds_since(t_start);
-    analysis.finish(history);
+    Session s{o, *tok, tf, sampler, analysis, o.profile ? &profile : nullptr, n_ctx};
+    const Generation g = generate(s, ids, n_added);
+    analysis.finish(ids);
     if (!o.json && isatty(fileno(stdout))) write_out("\n");
-
-    if (reason == StopReason::kContext)
+    if (g.reason == StopReason::kContext)
         std::fprintf(stderr, "minigpt generate: context full (%lld tokens: %lld prompt + %lld generated); stopped\n",
-                     (long long)n_ctx, (long long)n_prompt, (long long)n_generated);
-    if (o.stats) {
-        // Decode: the tokens after the first, from the first to the last (llama.cpp's "eval").
-        const double decode_s = t_total - t_first;
-        const int64_t n_decoded = n_generated > 1 ? n_generated - 1 : 0;
-        std::fprintf(stderr, "seed: %llu%s\n", (unsigned long long)sp.seed, o.seed_given ? "" : " (from the clock)");
-        std::fprintf(stderr, "threads: %d, context: %lld, batch: %lld\n", o.n_threads, (long long)n_ctx,
-                     (long long)o.n_batch);
-        std::fprintf(stderr, "prompt: %lld tokens, prefill %.2f ms (%.1f tokens/s)\n", (long long)n_prompt,
-                     t_prefill * 1e3, double(n_prompt) / t_prefill);
-        std::fprintf(stderr, "generated: %lld tokens; decode %lld tokens in %.2f ms (%.1f tokens/s)\n",
-                     (long long)n_generated, (long long)n_decoded, decode_s * 1e3,
-                     n_decoded > 0 ? double(n_decoded) / decode_s : 0.0);
-        std::fprintf(stderr, "time to first token: %.2f ms; total %.2f ms; stopped: %s\n", t_first * 1e3,
-                     t_total * 1e3, n_generated > 0 ? reason_name(reason) : "-n 0");
-    }
+                     (long long)n_ctx, (long long)g.n_prompt, (long long)g.n_generated);
+    if (o.stats) print_stats(o, sp.seed, n_ctx, g);
     if (o.profile) std::fprintf(stderr, "%s", profile.report().c_str());
     return 0;
 }

@@ -1,8 +1,8 @@
 // minigpt heads: attention heads under the microscope.
 //   heads stats       per-head attention statistics over a text (+ induction, similarity)
 //   heads importance  perplexity with each head ablated, and the pruning curve
-//   heads logits      logits (and attention export) of token ids under ablation,
-//                     for checking interventions against other engines
+//   heads logits      an alias of `minigpt logits` (cmd_logits.cpp): logits of token ids
+//                     with heads ablated, optional attention export
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -13,7 +13,7 @@ namespace minigpt::cli {
 
 int heads_stats(int argc, char** argv);       // cmd_heads_stats.cpp
 int heads_importance(int argc, char** argv);  // cmd_heads_importance.cpp
-int heads_logits(int argc, char** argv);      // cmd_heads_logits.cpp
+int heads_logits(int argc, char** argv);      // cmd_logits.cpp: the same as `minigpt logits`
 int heads_dla(int argc, char** argv);         // cmd_heads_dla.cpp
 int heads_patch(int argc, char** argv);       // cmd_heads_patch.cpp
 int heads_grad(int argc, char** argv);        // cmd_heads_grad.cpp
@@ -38,7 +38,7 @@ const Sub kSubs[] = {
     {"circuits", heads_circuits, "Q/K/V composition scores between heads of different layers, OV copying scores"},
     {"dla", heads_dla, "direct logit attribution: each head's (and MLP's, embedding's) share of one prediction's logit"},
     {"patch", heads_patch, "activation patching: how much each head's clean z restores a corrupted run's answer"},
-    {"logits", heads_logits, "logits of token ids with heads ablated (zero or mean), optional attention export"},
+    {"logits", heads_logits, "= minigpt logits: logits of token ids with heads ablated (--ablate), attention export"},
 };
 
 void usage(FILE* out) {

@@ -214,60 +214,54 @@ void write_svg(const std::string& path, const Model& model, const HeadStatsRepor
 }  // namespace
 
 int heads_stats(int argc, char** argv) {
-    cxxopts::Options opts(argv[0], std::string("Per-head attention statistics over a text.\n\n") + kDefinitions);
-    opts.add_options()("m,model", "GGUF model", cxxopts::value<std::string>())(
-        "f,file", "text file to analyse (the model's tokenizer)", cxxopts::value<std::string>())(
-        "ids", "token ids to analyse instead of a file", cxxopts::value<std::string>())(
-        "c,ctx-size", "tokens per window (0: 512 or the model's context if smaller)",
-        cxxopts::value<int64_t>()->default_value("0"))(
-        "chunks", "analyse at most this many windows (0: all)", cxxopts::value<int64_t>()->default_value("0"))(
-        "induction-len", "R, random tokens repeated for the induction score (capped at (context-1)/2)",
-        cxxopts::value<int64_t>()->default_value("50"))(
-        "induction-seqs", "random sequences averaged for the induction score", cxxopts::value<int64_t>()->default_value("4"))(
-        "s,seed", "seed of the random induction sequences", cxxopts::value<uint64_t>()->default_value("1"))(
-        "sim-rows", "query rows per window compared for head similarity (0: skip)",
-        cxxopts::value<int64_t>()->default_value("32"))(
-        "top", "heads listed per category", cxxopts::value<int>()->default_value("5"))(
-        "csv", "write the per-head table as CSV", cxxopts::value<std::string>())(
-        "json", "write everything (table, similarity matrix, induction ids) as JSON", cxxopts::value<std::string>())(
-        "svg", "write heat maps (layer x head per statistic, head x head similarity) as SVG", cxxopts::value<std::string>())(
-        "t,threads", "threads", cxxopts::value<int>()->default_value("1"))("h,help", "this help");
-    auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::printf("%s\n", opts.help().c_str());
-        return 0;
-    }
-    if (!args.count("model")) throw cxxopts::exceptions::missing_argument("model");
-    const int threads = args["threads"].as<int>();
-    if (threads < 1) throw std::runtime_error("--threads must be at least 1");
-    const int64_t sim_rows = args["sim-rows"].as<int64_t>(), seqs = args["induction-seqs"].as<int64_t>();
-    if (sim_rows < 0 || seqs < 0) throw std::runtime_error("--sim-rows and --induction-seqs must not be negative");
+    cxxopts::Options opts =
+        command_options(argv[0], std::string("Per-head attention statistics over a text.\n\n") + kDefinitions);
+    add_model_option(opts);
+    add_heads_text_options(opts, "analyse");
+    add_threads_option(opts);
+    opts.add_options()("induction-len", "R, random tokens repeated for the induction score (capped at (context-1)/2)",
+                       number_value("50"), "R")(
+        "induction-seqs", "random sequences averaged for the induction score", number_value("4"), "N")(
+        "s,seed", "seed of the random induction sequences", number_value("1"), "N")(
+        "sim-rows", "query rows per window compared for head similarity (0: skip)", number_value("32"), "N")(
+        "top", "heads listed per category", number_value("5"), "N")(
+        "csv", "write the per-head table as CSV", cxxopts::value<std::string>(), "FILE")(
+        "json", "write everything (table, similarity matrix, induction ids) as JSON", cxxopts::value<std::string>(),
+        "FILE")("svg", "write heat maps (layer x head per statistic, head x head similarity) as SVG",
+                cxxopts::value<std::string>(), "FILE");
+    cxxopts::ParseResult args;
+    if (!parse_flags(opts, argc, argv, args)) return 0;
+    const std::string model_path = required_option(args, "model", "-m/--model");
+    const int threads = threads_option(args);
+    const int64_t sim_rows = int_option(args, "sim-rows", at_least(0));
+    const int64_t seqs = int_option(args, "induction-seqs", at_least(0));
+    const int64_t induction_len = int_option(args, "induction-len", at_least(1));
+    const int64_t seed = int_option(args, "seed", at_least(0));
+    const int top = int(int_option(args, "top", between(0, 1000000)));
 
-    auto model = Model::load(args["model"].as<std::string>());
-    const HeadsText text = load_heads_text(*model, args);
-    const int64_t window = window_size(*model, args["ctx-size"].as<int64_t>());
-    const auto windows = split_windows(text.ids, window, text.bos, args["chunks"].as<int64_t>());
-    if (windows.empty()) throw std::runtime_error(text.source + ": fewer than 2 tokens: nothing to analyse");
+    auto model = Model::load(model_path);
+    const HeadsText text = load_heads_windows(*model, args);
     int32_t bos = 0;
     const std::vector<int32_t> allowed = induction_vocabulary(*model, bos);
-    const int64_t R = std::min(args["induction-len"].as<int64_t>(), (model->config().n_ctx - 1) / 2);
-    const auto induction = seqs > 0 ? make_induction_sequences(allowed, bos, R, seqs, args["seed"].as<uint64_t>())
+    const int64_t R = std::min(induction_len, (model->config().n_ctx - 1) / 2);
+    const auto induction = seqs > 0 ? make_induction_sequences(allowed, bos, R, seqs, uint64_t(seed))
                                     : std::vector<std::vector<int32_t>>{};
 
     std::fprintf(stderr, "%s: %zu tokens in %zu window(s) of up to %lld; induction: %lld x (BOS + %lld + %lld)\n",
-                 text.source.c_str(), text.ids.size(), windows.size(), (long long)window, (long long)seqs, (long long)R,
-                 (long long)R);
-    HeadsProgress progress("heads stats", int64_t(windows.size() + induction.size()));
+                 text.source.c_str(), text.ids.size(), text.windows.size(), (long long)text.window, (long long)seqs,
+                 (long long)R, (long long)R);
+    HeadsProgress progress("heads stats", int64_t(text.windows.size() + induction.size()));
     HeadStatsOptions so;
     so.sim_rows = sim_rows;
     so.n_threads = threads;
-    const HeadStatsReport rep = run_head_stats(*model, windows, induction, so, progress.callback());
+    const HeadStatsReport rep = run_head_stats(*model, text.windows, induction, so, progress.callback());
     progress.finish("done");
 
-    print_report(rep, args["top"].as<int>());
-    if (args.count("csv")) write_csv(args["csv"].as<std::string>(), rep);
-    if (args.count("json")) write_json(args["json"].as<std::string>(), *model, rep, text, window, windows.size(), induction, R);
-    if (args.count("svg")) write_svg(args["svg"].as<std::string>(), *model, rep);
+    print_report(rep, top);
+    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), rep);
+    if (has(args, "json"))
+        write_json(args["json"].as<std::string>(), *model, rep, text, text.window, text.windows.size(), induction, R);
+    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), *model, rep);
     return 0;
 }
 

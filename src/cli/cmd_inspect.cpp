@@ -2,24 +2,22 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "format/gguf.h"
 
 namespace minigpt::cli {
 
 int cmd_inspect(int argc, char** argv) {
-    cxxopts::Options opts(argv[0], "Print a GGUF file's metadata and tensor table (name, type, shape, size).");
-    opts.add_options()("m,model", "GGUF file", cxxopts::value<std::string>())(
-        "a,all", "print arrays in full length (default: first 8 items)")("h,help", "this help");
+    cxxopts::Options opts =
+        command_options(argv[0], "Print a GGUF file's metadata and tensor table (name, type, shape, size).");
+    add_model_option(opts, "GGUF file");
+    opts.add_options()("a,all", "print arrays in full length (default: first 8 items)");
     opts.parse_positional({"model"});
     opts.positional_help("FILE.gguf");
-    auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::printf("%s\n", opts.help().c_str());
-        return 0;
-    }
-    if (!args.count("model")) throw cxxopts::exceptions::missing_argument("model");
-    GGUFFile f(args["model"].as<std::string>());
+    cxxopts::ParseResult args;
+    if (!parse_flags(opts, argc, argv, args)) return 0;
+    GGUFFile f(required_option(args, "model", "the GGUF file"));
     const size_t max_items = args.count("all") ? size_t(-1) : 8;
     std::printf("%s: GGUF v%u, %llu bytes, alignment %llu, data at offset %llu\n", f.path().c_str(), f.version(),
                 (unsigned long long)f.file_size(), (unsigned long long)f.alignment(),

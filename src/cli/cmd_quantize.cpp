@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cxxopts.hpp>
 #include <memory>
-#include <thread>
 
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "util/progress.h"
 #include "format/quantize.h"
@@ -29,33 +29,26 @@ double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 }  // namespace
 
 int cmd_quantize(int argc, char** argv) {
-    cxxopts::Options opts(argv[0],
-                          "Convert a GGUF model's weights to f32, f16 or q8_0 (ggml's q8_0 blocks: 32 weights, one f16 "
-                          "scale, 32 int8).\nAs llama-quantize: only matrices are converted; norms, biases and "
-                          "position_embd keep their type; general.file_type becomes 0 (f32), 1 (f16) or 7 (q8_0). "
-                          "A matrix whose rows are not a multiple of 32 gets f16 in a q8_0 file.\n"
-                          "The output is written to a temporary file and renamed when complete.");
-    opts.add_options()("input", "input GGUF", cxxopts::value<std::string>())(
-        "output", "output GGUF", cxxopts::value<std::string>())(
-        "type", "f32, f16 or q8_0", cxxopts::value<std::string>())(
-        "t,threads", "threads (default: all cores)",
-        cxxopts::value<int>()->default_value(std::to_string(std::max(1u, std::thread::hardware_concurrency()))))(
-        "h,help", "this help");
+    cxxopts::Options opts = command_options(
+        argv[0], "Convert a GGUF model's weights to f32, f16 or q8_0 (ggml's q8_0 blocks: 32 weights, one f16 "
+                 "scale, 32 int8).\nAs llama-quantize: only matrices are converted; norms, biases and "
+                 "position_embd keep their type; general.file_type becomes 0 (f32), 1 (f16) or 7 (q8_0). "
+                 "A matrix whose rows are not a multiple of 32 gets f16 in a q8_0 file.\n"
+                 "The output is written to a temporary file and renamed when complete.");
+    add_threads_option(opts);
+    opts.add_options()("input", "input GGUF", cxxopts::value<std::string>(), "IN")(
+        "output", "output GGUF", cxxopts::value<std::string>(), "OUT")(
+        "type", "f32, f16 or q8_0", cxxopts::value<std::string>(), "TYPE");
     opts.parse_positional({"input", "output", "type"});
     opts.positional_help("IN.gguf OUT.gguf {f32,f16,q8_0}");
-    auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::printf("%s\n", opts.help().c_str());
-        return 0;
-    }
-    for (const char* a : {"input", "output", "type"})
-        if (!args.count(a)) throw cxxopts::exceptions::missing_argument(a);
-    const std::string in = args["input"].as<std::string>(), out = args["output"].as<std::string>();
-    if (in == out) throw std::runtime_error("output must differ from the input (" + in + ")");
+    cxxopts::ParseResult args;
+    if (!parse_flags(opts, argc, argv, args)) return 0;
+    const std::string in = required_option(args, "input", "IN.gguf"), out = required_option(args, "output", "OUT.gguf");
+    const std::string type = required_option(args, "type", "the type (f32, f16 or q8_0)");
+    if (in == out) usage_error("OUT.gguf must differ from the input (" + in + ")");
     QuantizeOptions qo;
-    qo.target = parse_quant_type(args["type"].as<std::string>());
-    qo.n_threads = args["threads"].as<int>();
-    if (qo.n_threads < 1) throw std::runtime_error("--threads must be at least 1");
+    qo.target = usage_errors("type", [&] { return parse_quant_type(type); });
+    qo.n_threads = threads_option(args);
 
     std::printf("quantizing %s -> %s as %s (general.file_type %u)\n", in.c_str(), out.c_str(), dtype_name(qo.target),
                 llama_ftype_of(qo.target));

@@ -15,29 +15,24 @@
 namespace minigpt::cli {
 
 int cmd_tokenize(int argc, char** argv) {
-    cxxopts::Options opts(argv[0],
-                          "Print the token ids of a text (from -p, -f FILE, or stdin when neither is given).\n"
-                          "The tokenizer comes from a GGUF model (-m) or from GPT-2's vocab.json + merges.txt.\n"
-                          "BOS is prepended when the tokenizer asks for it (SentencePiece models), as llama.cpp does.");
-    opts.set_width(100);
+    cxxopts::Options opts =
+        command_options(argv[0], "Print the token ids of a text (from -p, -f FILE, or stdin when neither is given).\n"
+                                 "The tokenizer comes from a GGUF model (-m) or from GPT-2's vocab.json + merges.txt.\n"
+                                 "BOS is prepended when the tokenizer asks for it (SentencePiece models), as llama.cpp "
+                                 "does.");
+    add_model_option(opts, "GGUF model whose tokenizer to use");
+    add_prompt_option(opts, "the text");
+    add_file_option(opts, "read the text from FILE (- = stdin), byte for byte");
     // clang-format off
     opts.add_options()
-        ("m,model", "GGUF model whose tokenizer to use", cxxopts::value<std::string>(), "FILE")
         ("vocab", "GPT-2 vocab.json (with --merges)", cxxopts::value<std::string>(), "FILE")
         ("merges", "GPT-2 merges.txt (with --vocab)", cxxopts::value<std::string>(), "FILE")
-        ("p,prompt", "the text", cxxopts::value<std::string>(), "TEXT")
-        ("f,file", "read the text from FILE (- = stdin), byte for byte", cxxopts::value<std::string>(), "FILE")
         ("pieces", "one line per token: id, then its text as a JSON string (invalid UTF-8 as U+FFFD)")
         ("special", "special-token text (e.g. <|endoftext|>) becomes the special token; default: ordinary text")
-        ("no-bos", "never prepend BOS")
-        ("h,help", "this help");
+        ("no-bos", "never prepend BOS");
     // clang-format on
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-        std::printf("%s\n", opts.help().c_str());
-        return 0;
-    }
-    reject_unmatched(r);
+    cxxopts::ParseResult r;
+    if (!parse_flags(opts, argc, argv, r)) return 0;
     const bool from_gguf = r.count("model") > 0, from_files = r.count("vocab") + r.count("merges") > 0;
     if (from_gguf && from_files) usage_error("give either -m/--model or --vocab and --merges, not both");
     if (!from_gguf && !from_files) usage_error("no tokenizer: give -m/--model FILE.gguf, or --vocab and --merges");

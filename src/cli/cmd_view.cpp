@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "analysis/attention_export.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "util/output_file.h"
 #include "viewer/data.h"
@@ -38,32 +39,26 @@ std::string default_output(const std::string& trace) {
 }  // namespace
 
 int cmd_view(int argc, char** argv) {
-    cxxopts::Options opts(argv[0],
-                          "Write a trace (generate --trace) as one self-contained HTML page: the text as tokens, for a "
-                          "picked token where every layer x head attends (grid of heat maps, lines for one head), each "
-                          "step's candidates, head statistics. The page fetches nothing; open it from disk.\n"
-                          "Attention weights are stored in the page as one byte each, q = round(255*sqrt(w)) (error "
-                          "at most sqrt(w)/255 + 1/260100 <= 0.004), and decoded a row at a time.");
-    opts.add_options()("trace", "trace file (JSONL) from minigpt generate --trace", cxxopts::value<std::string>())(
+    cxxopts::Options opts = command_options(
+        argv[0], "Write a trace (generate --trace) as one self-contained HTML page: the text as tokens, for a "
+                 "picked token where every layer x head attends (grid of heat maps, lines for one head), each "
+                 "step's candidates, head statistics. The page fetches nothing; open it from disk.\n"
+                 "Attention weights are stored in the page as one byte each, q = round(255*sqrt(w)) (error "
+                 "at most sqrt(w)/255 + 1/260100 <= 0.004), and decoded a row at a time.");
+    opts.add_options()("trace", "trace file (JSONL) from minigpt generate --trace", cxxopts::value<std::string>(), "FILE")(
         "a,attention", "attention export (generate --attention); default: the one the trace names, if found",
-        cxxopts::value<std::string>())("no-attention", "leave attention out even if the trace names a file")(
-        "stats", "head statistics JSON (minigpt heads stats --json)", cxxopts::value<std::string>())(
-        "o,output", "HTML file to write (default: the trace's name with .html)", cxxopts::value<std::string>())(
-        "title", "page title (default: the trace's file name)", cxxopts::value<std::string>())(
-        "thumb", "side of each head's whole-pattern thumbnail, in blocks",
-        cxxopts::value<int>()->default_value("64"))("h,help", "this help");
+        cxxopts::value<std::string>(), "FILE")("no-attention", "leave attention out even if the trace names a file")(
+        "stats", "head statistics JSON (minigpt heads stats --json)", cxxopts::value<std::string>(), "FILE")(
+        "o,output", "HTML file to write (default: the trace's name with .html)", cxxopts::value<std::string>(), "FILE")(
+        "title", "page title (default: the trace's file name)", cxxopts::value<std::string>(), "TEXT")(
+        "thumb", "side of each head's whole-pattern thumbnail, in blocks", number_value("64"), "N");
     opts.parse_positional({"trace"});
     opts.positional_help("TRACE.jsonl");
-    auto args = opts.parse(argc, argv);
-    if (args.count("help")) {
-        std::printf("%s\n", opts.help().c_str());
-        return 0;
-    }
-    if (!args.count("trace")) throw cxxopts::exceptions::missing_argument("trace");
+    cxxopts::ParseResult args;
+    if (!parse_flags(opts, argc, argv, args)) return 0;
+    const std::string trace_path = required_option(args, "trace", "TRACE.jsonl");
+    const int thumb = int(int_option(args, "thumb", between(1, 512)));
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string trace_path = args["trace"].as<std::string>();
-    const int thumb = args["thumb"].as<int>();
-    if (thumb < 1 || thumb > 512) throw std::runtime_error("--thumb must be between 1 and 512, got " + std::to_string(thumb));
 
     const ViewerTrace trace = read_viewer_trace(trace_path);
 

@@ -24,10 +24,7 @@ const char* kDescription =
     "--temp (0 = greedy argmax), then a draw with our own seeded RNG (xoshiro256**):\n"
     "the same --seed gives the same text on every machine, build and thread count.";
 
-}  // namespace
-
-bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
-    cxxopts::Options opts = command_options(argv[0], kDescription);
+void add_generate_options(cxxopts::Options& opts) {
     add_model_option(opts, "GGUF model file (required)", "input");
     add_prompt_option(opts, "prompt text", "input");
     add_file_option(opts, "read the prompt from FILE (- = stdin); one trailing newline is dropped, as llama.cpp does",
@@ -64,11 +61,10 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
                     "attention, output projection, MLP, LM head, sampling) on stderr");
     // clang-format on
     add_analysis_options(opts);
-    cxxopts::ParseResult r;
-    if (!parse_flags(opts, argc, argv, r, {"", "input", "generation", "sampling", "output", "Attention heads"}))
-        return false;
+}
 
-    // Values first (no file is touched yet).
+// The numbers and switches: every value is checked before any file is touched.
+void read_values(const cxxopts::ParseResult& r, GenerateOptions& o) {
     o.n_predict = int_option(r, "n-predict", [](int64_t v) { return v >= -1; },
                              "must be -1 (until the context is full) or a count >= 0");
     o.n_ctx = int_option(r, "ctx-size", [](int64_t v) { return v >= 0; }, "must be >= 0 (0 = the model's)");
@@ -97,8 +93,11 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
     o.profile = r.count("profile") > 0;
     o.analysis = analysis_options(r);
     o.allow_special = r.count("special") > 0;
+}
 
-    // The prompt: exactly one source.
+// The prompt: exactly one source. The model file must exist before the prompt
+// file is read (stdin is read once).
+void read_prompt(const cxxopts::ParseResult& r, GenerateOptions& o) {
     const int sources = int(r.count("prompt") > 0) + int(r.count("file") > 0) + int(r.count("ids") > 0);
     if (sources == 0) usage_error("no prompt: give -p/--prompt TEXT, -f/--file FILE (- = stdin) or --ids IDS");
     if (sources > 1) usage_error("give only one of -p/--prompt, -f/--file and --ids");
@@ -108,8 +107,6 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
         o.have_text = true;
         o.prompt_text = r["prompt"].as<std::string>();
     }
-
-    // The model file must exist before the prompt file is read (stdin is read once).
     if (!r.count("model")) usage_error("-m/--model is required: the GGUF model file to run");
     o.model_path = r["model"].as<std::string>();
     require_file(o.model_path, "-m/--model");
@@ -118,6 +115,18 @@ bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
         o.prompt_text = read_input(r["file"].as<std::string>(), "-f/--file");
         if (!o.prompt_text.empty() && o.prompt_text.back() == '\n') o.prompt_text.pop_back();
     }
+}
+
+}  // namespace
+
+bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
+    cxxopts::Options opts = command_options(argv[0], kDescription);
+    add_generate_options(opts);
+    cxxopts::ParseResult r;
+    if (!parse_flags(opts, argc, argv, r, {"", "input", "generation", "sampling", "output", "Attention heads"}))
+        return false;
+    read_values(r, o);
+    read_prompt(r, o);
     return true;
 }
 

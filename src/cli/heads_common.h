@@ -1,14 +1,14 @@
-// Shared pieces of the `minigpt heads` subcommands: reading the text to
-// analyse (a file through the model's tokenizer, or raw ids), cutting it into
-// windows, and a progress callback on stderr.
+// Shared pieces of the `minigpt heads` subcommands: the text to analyse (a
+// file through the model's tokenizer, or raw ids) cut into windows, and a
+// progress callback on stderr.
+//
+//   add_heads_text_options(opts, "analyse");           // -f, --ids, -c, --chunks
+//   const HeadsText text = load_heads_windows(*model, args);   // usage errors name the flag
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <functional>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,62 +16,65 @@
 #include <cxxopts.hpp>
 
 #include "cli/args.h"
-#include "runtime/model.h"
-#include "util/progress.h"
 #include "eval/text_windows.h"
+#include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/progress.h"
+#include "util/read_file.h"
 
 namespace minigpt::cli {
 
-inline std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error(path + ": cannot open");
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// The token ids of -f FILE (encoded with the model's tokenizer) or --ids.
+// The token ids of -f FILE (encoded with the model's tokenizer) or --ids, and their windows.
 struct HeadsText {
     std::vector<int32_t> ids;
     int32_t bos = -1;  // prepended to every window when the tokenizer adds BOS (SentencePiece), else -1
     std::string source;
+    int64_t window = 0;                        // tokens per window (-c)
+    std::vector<std::vector<int32_t>> windows;
 };
 
-// A text file encoded with the model's tokenizer.
-inline HeadsText load_heads_text_file(const Model& model, const std::string& path) {
-    HeadsText t;
-    const std::unique_ptr<Tokenizer> tok = make_tokenizer(model.tokenizer_spec());
-    t.ids = tok->encode(read_text_file(path));
-    if (tok->add_bos() && tok->bos_id() >= 0) t.bos = tok->bos_id();
-    t.source = path;
-    if (t.ids.empty()) throw std::runtime_error(path + ": the text has no tokens");
-    return t;
-}
-
-// The text of -f/--FILE_OPT FILE or --IDS_OPT "ID ID ...", exactly one of them.
-inline HeadsText load_heads_text(const Model& model, const cxxopts::ParseResult& args, const char* file_opt = "file",
-                                 const char* ids_opt = "ids") {
-    const bool has_file = args.count(file_opt) > 0, has_ids = args.count(ids_opt) > 0;
-    if (has_file == has_ids)
-        throw std::runtime_error(std::string("give the text as -f/--") + file_opt + " FILE or as --" + ids_opt +
-                                 " \"ID ID ...\" (one of the two)");
-    if (has_file) return load_heads_text_file(model, args[file_opt].as<std::string>());
-    HeadsText t;
-    t.ids = parse_ids(args[ids_opt].as<std::string>(), ids_opt);
-    t.source = "--" + std::string(ids_opt);
-    return t;
+// -f/--file, --ids, -c/--ctx-size and --chunks; `verb` says what is done with the text ("score").
+inline void add_heads_text_options(cxxopts::Options& opts, const std::string& verb) {
+    add_file_option(opts, "text file to " + verb + " (the model's tokenizer)");
+    add_ids_option(opts, "token ids to " + verb + " instead of a file");
+    add_ctx_option(opts, "tokens per window; 0 = 512 or the model's context if smaller");
+    opts.add_options()("chunks", verb + " at most this many windows (0: all)", number_value("0"), "N");
 }
 
 // -c: tokens per window; 0 = 512, or the model's context if that is smaller.
-inline int64_t window_size(const Model& model, int64_t c) {
-    const int64_t n_ctx = model.config().n_ctx;
-    if (c < 0) throw std::runtime_error("-c/--ctx-size must not be negative");
-    if (c == 0) return std::min<int64_t>(512, n_ctx);
-    if (c > n_ctx)
-        throw std::runtime_error("-c " + std::to_string(c) + " exceeds the model's context of " + std::to_string(n_ctx));
-    if (c < 2) throw std::runtime_error("-c must be at least 2");
+inline int64_t window_size(const cxxopts::ParseResult& args, const Config& cfg) {
+    const int64_t c = int_option(args, "ctx-size", [](int64_t v) { return v == 0 || v >= 2; },
+                                 "must be 0 (512 or the model's context) or at least 2");
+    if (c == 0) return std::min<int64_t>(512, cfg.n_ctx);
+    check_ctx_size(c, cfg.n_ctx);
     return c;
+}
+
+// The text of -f FILE or --ids "ID ID ...", exactly one of them, in windows of -c
+// tokens (at most --chunks). Throws when the text has fewer than 2 tokens.
+inline HeadsText load_heads_windows(const Model& model, const cxxopts::ParseResult& args) {
+    const bool has_file = has(args, "file"), has_ids = has(args, "ids");
+    if (has_file == has_ids) usage_error("give the text as -f/--file FILE or as --ids \"ID ID ...\" (one of the two)");
+    const int64_t chunks = int_option(args, "chunks", at_least(0));
+    HeadsText t;
+    t.window = window_size(args, model.config());
+    if (has_file) {
+        t.source = args["file"].as<std::string>();
+        const std::unique_ptr<Tokenizer> tok = make_tokenizer(model.tokenizer_spec());
+        t.ids = tok->encode(read_file(t.source, "-f/--file"));
+        if (tok->add_bos() && tok->bos_id() >= 0) t.bos = tok->bos_id();
+        if (t.ids.empty()) throw std::runtime_error(t.source + ": the text has no tokens");
+    } else {
+        t.ids = parse_ids(args["ids"].as<std::string>(), "ids");
+        t.source = "--ids";
+        for (int32_t id : t.ids)
+            if (id >= model.config().n_vocab)
+                usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                            std::to_string(model.config().n_vocab - 1) + ")");
+    }
+    t.windows = split_windows(t.ids, t.window, t.bos, chunks);
+    if (t.windows.empty()) throw std::runtime_error(t.source + ": fewer than 2 tokens: nothing to analyse");
+    return t;
 }
 
 // A progress callback drawing a bar on stderr (only on a terminal; see progress.h).

@@ -1,62 +1,97 @@
-// The attention-head flags of decoding commands (generate, and perplexity for
-// --ablate), declared once so that every command spells and documents them
-// the same way:
+// The attention-head flags, declared once so that every command spells and
+// documents them the same way (values are checked as usage errors, exit 2):
 //
-//   add_analysis_options(opts);                 // with the command's other options
+//   add_ablation_options(opts);                          // --ablate, --ablate-mode, --mean-file
+//   const AblationRequest req = ablation_options(args);   // --ablate-mode checked
+//   check_ablation(req, model->config());                 // the heads checked against the model
+//   auto hook = ablation_from_options(*model, req, own_windows, window, threads);   (analysis/ablation.h)
+//
+//   add_analysis_options(opts);                           // generate: the above and --attention, --trace, ...
 //   const AnalysisOptions a = analysis_options(args);
-//   AnalysisSession analysis(model, tokenizer, a, threads);   (analysis_session.h)
+//   AnalysisSession analysis(model, tokenizer, a, threads);   (analysis/analysis_session.h)
 #pragma once
 #include <string>
 
 #include <cxxopts.hpp>
 
+#include "analysis/ablation.h"
 #include "analysis/analysis_session.h"
+#include "cli/args.h"
 
 namespace minigpt::cli {
 
-inline void add_analysis_options(cxxopts::Options& opts, bool with_trace = true) {
+inline void add_ablation_options(cxxopts::Options& opts, const std::string& mean_default = "the prompt") {
     opts.add_options("Attention heads")(
         "ablate", "heads to ablate: L.H,L.H,L.* (layer and head from 0; L.* = the whole layer)",
-        cxxopts::value<std::string>())(
+        cxxopts::value<std::string>(), "HEADS")(
         "ablate-mode", "zero: the head's output (z) is zeroed before the output projection (Hugging Face "
-                       "head_mask); mean: replaced by its mean over an unablated run on --mean-file (default: the prompt)",
-        cxxopts::value<std::string>()->default_value("zero"))(
-        "mean-file", "reference text for --ablate-mode mean", cxxopts::value<std::string>());
+                       "head_mask); mean: replaced by its mean over an unablated run on --mean-file (default: " +
+                           mean_default + ")",
+        cxxopts::value<std::string>()->default_value("zero"), "MODE")(
+        "mean-file", "reference text for --ablate-mode mean (the model's tokenizer)", cxxopts::value<std::string>(),
+        "FILE");
+}
+
+inline AblationMode ablation_mode_option(const cxxopts::ParseResult& args) {
+    return usage_errors("--ablate-mode", [&] { return parse_ablation_mode(args["ablate-mode"].as<std::string>()); });
+}
+
+inline AblationRequest ablation_options(const cxxopts::ParseResult& args) {
+    AblationRequest a;
+    if (has(args, "ablate")) a.heads = args["ablate"].as<std::string>();
+    a.mode = ablation_mode_option(args);
+    if (has(args, "mean-file")) a.mean_file = args["mean-file"].as<std::string>();
+    return a;
+}
+
+// The request's heads checked against the model (a usage error naming --ablate or --mean-file).
+inline std::vector<HeadRef> check_ablation(const AblationRequest& request, const Config& cfg) {
+    return usage_errors("--ablate", [&] { return ablation_heads(request, cfg); });
+}
+
+// --attention FILE and --attention-type (generate, logits).
+inline void add_attention_options(cxxopts::Options& opts, const std::string& help) {
+    opts.add_options("Attention heads")("attention", help, cxxopts::value<std::string>(), "FILE")(
+        "attention-type", "f16 or f32 weights in the attention file", cxxopts::value<std::string>()->default_value("f16"),
+        "TYPE");
+}
+
+inline AttentionDType attention_type_option(const cxxopts::ParseResult& args) {
+    return usage_errors("--attention-type",
+                        [&] { return parse_attention_dtype(args["attention-type"].as<std::string>()); });
+}
+
+inline void add_analysis_options(cxxopts::Options& opts, bool with_trace = true) {
+    add_ablation_options(opts);
     if (!with_trace) return;
+    add_attention_options(opts, "write every layer's and head's attention weights (prompt matrix, then one row per "
+                                "generated token) to FILE (docs/attention-format.md; scripts/read_attention.py)");
     opts.add_options("Attention heads")(
-        "attention", "write every layer's and head's attention weights (prompt matrix, then one row per "
-                     "generated token) to FILE (docs/attention-format.md; scripts/read_attention.py)",
-        cxxopts::value<std::string>())(
-        "attention-type", "f16 or f32 weights in the attention file", cxxopts::value<std::string>()->default_value("f16"))(
         "trace", "write one JSON line per generated token to FILE: chosen id, text, log-probability, entropy, "
-                 "top candidates before sampling filters", cxxopts::value<std::string>())(
-        "trace-top-k", "candidates per trace line", cxxopts::value<int>()->default_value("10"))(
+                 "top candidates before sampling filters", cxxopts::value<std::string>(), "FILE")(
+        "trace-top-k", "candidates per trace line", number_value("10"), "K")(
         "logit-lens", "add to each trace line every layer's top tokens (residual stream through the final "
                       "LayerNorm and the unembedding)")(
-        "lens-top-k", "tokens per layer with --logit-lens", cxxopts::value<int>()->default_value("5"))(
+        "lens-top-k", "tokens per layer with --logit-lens", number_value("5"), "K")(
         "dla", "add to each trace line the heads whose direct write to the residual stream raised or lowered the "
                "chosen token's logit most (direct logit attribution, as heads dla; docs/heads.md)")(
-        "dla-top-k", "heads per trace line with --dla", cxxopts::value<int>()->default_value("5"));
+        "dla-top-k", "heads per trace line with --dla", number_value("5"), "K");
 }
 
 inline AnalysisOptions analysis_options(const cxxopts::ParseResult& args, bool with_trace = true) {
     AnalysisOptions a;
-    if (args.count("ablate")) a.ablate = args["ablate"].as<std::string>();
-    a.ablate_mode = parse_ablation_mode(args["ablate-mode"].as<std::string>());
-    if (args.count("mean-file")) a.mean_file = args["mean-file"].as<std::string>();
+    a.ablation = ablation_options(args);
     if (!with_trace) return a;
-    if (args.count("attention")) a.attention_path = args["attention"].as<std::string>();
-    a.attention_type = parse_attention_dtype(args["attention-type"].as<std::string>());
-    if (args.count("trace")) a.trace_path = args["trace"].as<std::string>();
-    a.trace.top_k = args["trace-top-k"].as<int>();
-    a.trace.logit_lens = args.count("logit-lens") > 0;
-    a.trace.lens_top_k = args["lens-top-k"].as<int>();
-    if (a.trace.top_k < 0 || a.trace.lens_top_k < 0) throw std::runtime_error("--trace-top-k and --lens-top-k must not be negative");
-    if (a.trace.logit_lens && a.trace_path.empty()) throw std::runtime_error("--logit-lens needs --trace FILE");
-    a.trace.dla = args.count("dla") > 0;
-    a.trace.dla_top_k = args["dla-top-k"].as<int>();
-    if (a.trace.dla_top_k < 0) throw cxxopts::exceptions::parsing("--dla-top-k must not be negative");
-    if (a.trace.dla && a.trace_path.empty()) throw cxxopts::exceptions::parsing("--dla needs --trace FILE");
+    if (has(args, "attention")) a.attention_path = args["attention"].as<std::string>();
+    a.attention_type = attention_type_option(args);
+    if (has(args, "trace")) a.trace_path = args["trace"].as<std::string>();
+    a.trace.top_k = int(int_option(args, "trace-top-k", between(0, 1000000)));
+    a.trace.logit_lens = has(args, "logit-lens");
+    a.trace.lens_top_k = int(int_option(args, "lens-top-k", between(0, 1000000)));
+    if (a.trace.logit_lens && a.trace_path.empty()) usage_error("--logit-lens needs --trace FILE");
+    a.trace.dla = has(args, "dla");
+    a.trace.dla_top_k = int(int_option(args, "dla-top-k", between(0, 1000000)));
+    if (a.trace.dla && a.trace_path.empty()) usage_error("--dla needs --trace FILE");
     return a;
 }
 

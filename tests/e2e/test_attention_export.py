@@ -115,7 +115,7 @@ class AttentionExport(unittest.TestCase):
                         code=1)
         self.assertIn(b"/nonexistent/a.bin", p.stderr)
         p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", "--attention", "x.bin",
-                         "--attention-type", "bf16"], code=1)
+                         "--attention-type", "bf16"], code=2)
         self.assertIn(b"f16 or f32", p.stderr)
         self.assertFalse(os.path.exists("x.bin"))
 

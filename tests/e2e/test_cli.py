@@ -134,7 +134,7 @@ class BadArguments(unittest.TestCase):
         self.fails(["generate", "-m", self.gguf, "--ids", "1 5000"], "--ids", "5000")
 
     def test_unreadable_prompt_file(self):
-        self.fails(self.gen("-f", "/nonexistent/prompt.txt", prompt=False), "-f/--file", "cannot open", code=1)
+        self.fails(self.gen("-f", "/nonexistent/prompt.txt", prompt=False), "-f/--file", "cannot read", code=1)
 
     def test_tokenize_bad_arguments(self):
         self.fails(["tokenize", "--vocab", os.path.join(self.hf, "vocab.json"), "-p", "x"], "--merges")

@@ -125,8 +125,11 @@ class AblatedLogits(Fixture):
                               (["--ablate", "0.4"], '--ablate: "0.4": the model has 4 heads per layer (0..3)'),
                               (["--ablate", "0.x"], '--ablate: "0.x" is not a head: write L.H or L.*'),
                               (["--ablate", ","], "--ablate: no heads given"),
-                              (["--ablate", "0.1", "--ablate-mode", "avg"], "--ablate-mode must be zero or mean")):
-            p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", *args], code=1)
+                              (["--ablate", "0.1", "--ablate-mode", "avg"], "--ablate-mode must be zero or mean"),
+                              (["--mean-ids", "1 2"], "--mean-ids needs --ablate with --ablate-mode mean")):
+            # Usage errors (exit 2), the same through `logits` and its alias `heads logits`.
+            p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", "1 2 3", *args], code=2)
+            self.assertIn(message, run_minigpt(["logits", "-m", self.gguf, "--ids", "1 2 3", *args], code=2).stderr.decode())
             err = p.stderr.decode()
             self.assertIn(message, err)
             self.assertEqual(len(err.strip().splitlines()), 1, err)
@@ -274,10 +277,10 @@ class HeadStats(Fixture):
             f.write("The old man looked at the sea. The old man looked at the boats, and the sea looked back.\n" * 8)
         out = self.minigpt("heads", "stats", "-m", self.gguf, "-f", text, "-c", "48", "--induction-len", "10")
         self.assertIn("L1H3", out)
-        p = run_minigpt(["heads", "stats", "-m", self.gguf], code=1)
+        p = run_minigpt(["heads", "stats", "-m", self.gguf], code=2)
         self.assertIn(b"-f/--file FILE or as --ids", p.stderr)
-        p = run_minigpt(["heads", "importance", "-m", self.gguf, "-f", text, "-c", "500"], code=1)
-        self.assertIn(b"-c 500 exceeds the model's context of 128", p.stderr)
+        p = run_minigpt(["heads", "importance", "-m", self.gguf, "-f", text, "-c", "500"], code=2)
+        self.assertIn(b"--ctx-size 500 exceeds the model's context length of 128", p.stderr)
         p = run_minigpt(["heads", "frobnicate"], code=2)
         self.assertIn(b'unknown subcommand "frobnicate"', p.stderr)
 

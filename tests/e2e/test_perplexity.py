@@ -284,11 +284,11 @@ class PerplexityAgainstReference(unittest.TestCase):
             f.write("too short")
         p = run_minigpt(["perplexity", "-m", self.gguf, "-f", short, "-c", str(N_CTX)], code=1)
         self.assertIn(f"at least {2 * N_CTX} tokens", p.stderr.decode())
-        p = run_minigpt(["perplexity", "-m", self.gguf, "-f", self.text, "-c", "4096"], code=1)
+        p = run_minigpt(["perplexity", "-m", self.gguf, "-f", self.text, "-c", "4096"], code=2)
         self.assertIn("exceeds the model's context", p.stderr.decode())
         p = run_minigpt(["perplexity", "-m", self.gguf, "--kl-base", self.text], code=1)
         self.assertIn("_logits_", p.stderr.decode())
-        run_minigpt(["perplexity", "-m", self.gguf, "-f", self.text, "--stride", "8", "--save-logits", "x"], code=1)
+        run_minigpt(["perplexity", "-m", self.gguf, "-f", self.text, "--stride", "8", "--save-logits", "x"], code=2)
         run_minigpt(["perplexity", "-m", self.gguf], code=2)
 
 
@@ -365,7 +365,7 @@ class QuantizeCommand(unittest.TestCase):
 
     def test_failures_leave_no_output(self):
         out = os.path.join(self.tmp.name, "never.gguf")
-        p = run_minigpt(["quantize", self.gguf, out, "q4_0"], code=1)
+        p = run_minigpt(["quantize", self.gguf, out, "q4_0"], code=2)
         self.assertIn("expected f32, f16 or q8_0", p.stderr.decode())
         bad = os.path.join(self.tmp.name, "bad.gguf")
         with open(bad, "wb") as f:

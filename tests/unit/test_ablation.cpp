@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "analysis/ablation.h"
@@ -205,4 +206,73 @@ TEST_CASE("MultiHooks: children see only the points they want, in the order adde
     for (int64_t r = 0; r < 6; ++r)
         for (int64_t c = 8; c < 16; ++c) zeroed = zeroed && after.rows[0][size_t(r * 32 + c)] == 0.f;
     CHECK(zeroed);
+}
+
+namespace {
+
+class ByteTokenizer : public Tokenizer {  // a byte b -> id b % 90; BOS 95 first when asked
+public:
+    std::vector<int32_t> encode(std::string_view text, bool) const override {
+        std::vector<int32_t> ids;
+        for (unsigned char c : text) ids.push_back(int32_t(c % 90));
+        return ids;
+    }
+    std::string decode(const std::vector<int32_t>&) const override { return {}; }
+    std::string token_bytes(int32_t) const override { return {}; }
+    int32_t vocab_size() const override { return 96; }
+    int32_t bos_id() const override { return 95; }
+    int32_t eos_id() const override { return -1; }
+    bool add_bos() const override { return true; }
+    std::string name() const override { return "bytes"; }
+};
+
+}  // namespace
+
+TEST_CASE("ablation from options: the one builder equals the hook built by hand, for each reference") {
+    TempPath p("abl_options.gguf"), text("abl_options_mean.txt");
+    write_surgery_model(p.path, {}, nullptr);
+    auto model = Model::load(p.path);
+    const Config& c = model->config();
+    const std::string mean_text = "the text whose mean head outputs mean ablation uses, longer than one window";
+    {
+        std::ofstream f(text.path);
+        f << mean_text;
+    }
+    const ByteTokenizer tok;
+    const auto ids = some_ids(20, 11);
+    const auto own = split_windows(some_ids(30, 12), 16, -1);
+    const std::vector<HeadRef> heads = {{0, 1}, {1, 0}, {1, 1}, {1, 2}, {1, 3}};
+    const auto plain = run_all_logits(*model, ids, nullptr);
+    auto by_hand = [&](AblationMode mode, std::vector<float> means) {
+        HeadAblation h(c, mode, std::move(means));
+        h.set_heads(heads);
+        return run_all_logits(*model, ids, &h);
+    };
+
+    CHECK(ablation_heads(AblationRequest{}, c).empty());
+    CHECK(ablation_from_options(*model, AblationRequest{}, own, 16, 1, &tok) == nullptr);
+    CHECK(ablation_heads({"0.1,1.*", AblationMode::Zero, ""}, c) == heads);
+    CHECK_THROWS_WITH(ablation_heads({"0.1", AblationMode::Zero, text.path}, c),
+                      doctest::Contains("--mean-file needs --ablate with --ablate-mode mean"));
+    CHECK_THROWS_WITH(ablation_heads({"", AblationMode::Mean, text.path}, c), doctest::Contains("--mean-file needs"));
+    CHECK_THROWS_WITH(ablation_heads({"0.9", AblationMode::Zero, ""}, c), doctest::Contains("--ablate: \"0.9\""));
+
+    // Bit-identical to the hand-built hook: the same means, the same arithmetic.
+    const auto zero = ablation_from_options(*model, {"0.1,1.*", AblationMode::Zero, ""}, own, 16, 1, &tok);
+    REQUIRE(zero);
+    CHECK(zero->heads() == heads);
+    CHECK(run_all_logits(*model, ids, zero.get()) == by_hand(AblationMode::Zero, {}));
+    const auto mean_own = ablation_from_options(*model, {"0.1,1.*", AblationMode::Mean, ""}, own, 16, 1, &tok);
+    CHECK(run_all_logits(*model, ids, mean_own.get()) == by_hand(AblationMode::Mean, mean_head_outputs(*model, own)));
+    // --mean-file: the tokenizer's ids, BOS first in each window of 16.
+    const auto mean_file = ablation_from_options(*model, {"0.1,1.*", AblationMode::Mean, text.path}, own, 16, 1, &tok);
+    const auto file_windows = split_windows(tok.encode(mean_text, false), 16, 95);
+    REQUIRE(file_windows.size() == 5);  // 75 bytes in windows of BOS + 15
+    const auto want = by_hand(AblationMode::Mean, mean_head_outputs(*model, file_windows));
+    CHECK(run_all_logits(*model, ids, mean_file.get()) == want);
+    CHECK(want != plain);  // the ablation changes the logits, so the equalities above mean something
+    CHECK(want != by_hand(AblationMode::Mean, mean_head_outputs(*model, own)));  // and the reference matters
+
+    CHECK_THROWS_WITH(ablation_from_options(*model, {"0.1", AblationMode::Mean, "/nonexistent/mean.txt"}, own, 16, 1, &tok),
+                      doctest::Contains("/nonexistent/mean.txt: cannot read"));
 }

@@ -71,9 +71,7 @@ TEST_CASE("analysis session: ablation, attention export and trace together, as g
         f << "a reference text for the mean head outputs";
     }
     AnalysisOptions o;
-    o.ablate = "0.1,1.*";
-    o.ablate_mode = AblationMode::Mean;
-    o.mean_file = mean_text.path;
+    o.ablation = {"0.1,1.*", AblationMode::Mean, mean_text.path};
     o.attention_path = attn.path;
     o.attention_type = AttentionDType::F32;
     o.trace_path = trace.path;
@@ -123,10 +121,10 @@ TEST_CASE("analysis session: nothing requested leaves the decoding path and the 
     CHECK(a == b);
 
     AnalysisOptions bad;
-    bad.ablate = "0.9";
+    bad.ablation.heads = "0.9";
     CHECK_THROWS_WITH(AnalysisSession(*model, tok, bad), doctest::Contains("--ablate: \"0.9\""));
-    bad.ablate = "";
-    bad.mean_file = "x.txt";
+    bad.ablation.heads = "";
+    bad.ablation.mean_file = "x.txt";
     CHECK_THROWS_WITH(AnalysisSession(*model, tok, bad), doctest::Contains("--mean-file needs --ablate"));
 }
 
@@ -140,8 +138,8 @@ TEST_CASE("analysis flags: generate's and perplexity's --ablate/--attention/--tr
     for (auto& w : words) argv.push_back(w.data());
     const auto args = opts.parse(int(argv.size()), argv.data());
     const AnalysisOptions a = cli::analysis_options(args);
-    CHECK(a.ablate == "0.1,2.*");
-    CHECK(a.ablate_mode == AblationMode::Mean);
+    CHECK(a.ablation.heads == "0.1,2.*");
+    CHECK(a.ablation.mode == AblationMode::Mean);
     CHECK(a.attention_path == "a.bin");
     CHECK(a.attention_type == AttentionDType::F32);
     CHECK(a.trace_path == "t.jsonl");
