@@ -12,6 +12,8 @@ cases.tsv: FILE <tab> COMMAND <tab> EXPECTED, one case a line.
             (*.safetensors -> model.safetensors, *.bin -> pytorch_model.bin).
   EXPECTED  a substring of stderr naming the problem; the test also checks that
             stderr names FILE (or, for arguments, the option).
+  CODE      optional fourth column: the exit status the case must give (2: a
+            usage error); without it 1 or 2 will do.
 """
 import io, json, os, struct, sys, zipfile
 
@@ -299,8 +301,10 @@ put("view/attention_short_block.attn", attn([(0, 2, b"")]), VIEWA, "block 0 data
 # ---------------------------------------------------------------- arguments (NUL-separated argv, {MODEL} a good model)
 
 
-def args(name, argv, expected):
+def args(name, argv, expected, code=None):
     put(f"args/{name}.args", "\0".join(argv), "@args", expected)
+    if code is not None:
+        cases[-1] += (code,)
 
 
 args("ctx_beyond_model", ["generate", "-m", "{MODEL}", "-p", "hi", "-c", "100000"], "--ctx-size 100000 exceeds the model's context length")
@@ -354,6 +358,50 @@ args("patch_bad_head", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 4"
      "--heads: \"0.9\": the model has 4 heads per layer")
 args("patch_same_metric", PATCH + ["--clean-ids", "1 2 3", "--corrupt-ids", "1 2 3", "--answer", "#5"],
      "the clean and corrupted runs give the same metric")
+# Every command's numbers checked by the one flag helper (src/cli/args.h): a value out of
+# range is a usage error (exit 2) whose message names the flag, before any work is done.
+FLAGS = [
+    ("generate_trace_top_k_negative", ["generate", "-m", "{MODEL}", "-p", "hi", "--trace-top-k", "-1"],
+     "--trace-top-k: must be between 0 and 1000000, got -1"),
+    ("generate_ablate_mode_unknown", ["generate", "-m", "{MODEL}", "-p", "hi", "--ablate", "0.0", "--ablate-mode", "avg"],
+     "--ablate-mode must be zero or mean, got \"avg\""),
+    ("perplexity_batch_zero", ["perplexity", "-m", "{MODEL}", "-f", "{MODEL}", "-b", "0"],
+     "--batch-size: must be at least 1, got 0"),
+    ("perplexity_threads_zero", ["perplexity", "-m", "{MODEL}", "-f", "{MODEL}", "-t", "0"],
+     "--threads: must be between 1 and 1024, got 0"),
+    ("perplexity_ctx_one", ["perplexity", "-m", "{MODEL}", "-f", "{MODEL}", "-c", "1"],
+     "--ctx-size: must be 0 (512 or the model's context) or at least 2, got 1"),
+    ("perplexity_stride_zero", ["perplexity", "-m", "{MODEL}", "-f", "{MODEL}", "--stride", "0"],
+     "--stride: must be at least 1, got 0"),
+    ("logits_threads_huge", ["logits", "-m", "{MODEL}", "--ids", "1 2", "-t", "2000", "-o", "{OUT}"],
+     "--threads: must be between 1 and 1024, got 2000"),
+    ("logits_batch_zero", ["logits", "-m", "{MODEL}", "--ids", "1 2", "-b", "0", "-o", "{OUT}"],
+     "--batch-size: must be at least 1, got 0"),
+    ("logits_ablate_bad_head", ["logits", "-m", "{MODEL}", "--ids", "1 2", "--ablate", "0.99", "-o", "{OUT}"],
+     "--ablate: \"0.99\": the model has"),
+    ("heads_logits_mode_unknown", ["heads", "logits", "-m", "{MODEL}", "--ids", "1 2", "--mode", "sideways"],
+     "--mode: must be prefill or decode, got \"sideways\""),
+    ("heads_stats_sim_rows_negative", ["heads", "stats", "-m", "{MODEL}", "--ids", "1 2 3", "--sim-rows", "-1",
+                                       "--csv", "{OUT}"], "--sim-rows: must be at least 0, got -1"),
+    ("heads_stats_ctx_one", ["heads", "stats", "-m", "{MODEL}", "--ids", "1 2 3", "-c", "1"],
+     "--ctx-size: must be 0 (512 or the model's context) or at least 2, got 1"),
+    ("heads_importance_top_negative", ["heads", "importance", "-m", "{MODEL}", "--ids", "1 2 3", "--top", "-1",
+                                       "--csv", "{OUT}"], "--top: must be at least 0, got -1"),
+    ("heads_importance_ctx_beyond_model", ["heads", "importance", "-m", "{MODEL}", "--ids", "1 2 3", "-c", "500"],
+     "--ctx-size 500 exceeds the model's context length of 128"),
+    ("quantize_threads_zero", ["quantize", "{MODEL}", "{OUT}", "q8_0", "-t", "0"],
+     "--threads: must be between 1 and 1024, got 0"),
+    ("bench_repetitions_zero", ["bench", "-r", "0", "--no-llama", "-o", "{OUT}"],
+     "--repetitions: must be between 1 and 1000, got 0"),
+    ("bench_threads_list", ["bench", "-t", "1,x", "--no-llama", "-o", "{OUT}"], "--threads: \"x\" is not an integer >= 1"),
+    ("view_thumb_zero", ["view", "tests/bad_inputs/view/good_trace.jsonl", "--thumb", "0", "-o", "{OUT}"],
+     "--thumb: must be between 1 and 512, got 0"),
+    ("tokenize_prompt_and_file", ["tokenize", "-m", "{MODEL}", "-p", "hi", "-f", "{MODEL}"],
+     "give only one of -p/--prompt and -f/--file"),
+    ("inspect_stray_argument", ["inspect", "{MODEL}", "extra"], "unexpected argument \"extra\""),
+]
+for _name, _argv, _expected in FLAGS:
+    args("flag_" + _name, _argv, _expected, code=2)
 
 # heads grad: --ids and -f, the windows' flags (perplexity's), nothing written on error.
 GRAD = ["heads", "grad", "-m", "{MODEL}"]
@@ -373,7 +421,7 @@ args("heads_grad_text_missing", GRAD + ["-f", "/nonexistent/text.txt"], "/nonexi
 
 with open(os.path.join(HERE, "cases.tsv"), "w") as f:
     f.write("# file\tcommand\texpected (written by make_bad_inputs.py)\n")
-    for rel, command, expected in cases:
+    for rel, command, expected, *code in cases:
         if command:
-            f.write(f"{rel}\t{command}\t{expected}\n")
+            f.write(f"{rel}\t{command}\t{expected}" + "".join(f"\t{c}" for c in code) + "\n")
 print(f"{sum(1 for c in cases if c[1])} cases")

@@ -1,7 +1,8 @@
 """Bad inputs (tests/bad_inputs/cases.tsv, written by make_bad_inputs.py there):
 malformed GGUF files, safetensors and pickles for scripts/convert.py, GPT-2
 tokenizer files, and command lines beyond the model. Every case must exit 1 or 2
-with one message that names the file (or the option) and the problem, with no
+(exactly the status in the case's optional fourth column, 2 for the flags out of
+range of every command) with one message that names the file (or the option) and the problem, with no
 Python traceback, sanitizer report or uncaught exception, and leave no output
 file behind (not even a temporary one).
 
@@ -31,8 +32,8 @@ def read_cases():
         for line in f:
             if line.startswith("#") or not line.strip():
                 continue
-            rel, command, expected = line.rstrip("\n").split("\t")
-            cases.append((rel, command, expected))
+            rel, command, expected, *code = line.rstrip("\n").split("\t")  # CODE: optional exit status
+            cases.append((rel, command, expected, int(code[0]) if code else None))
     return cases
 
 
@@ -42,7 +43,7 @@ def check_clean(test, where, stderr):
 
 
 class BadInputs(unittest.TestCase):
-    def run_case(self, rel, command, expected):
+    def run_case(self, rel, command, expected, code=None):
         path = os.path.join(BAD, rel)
         with tempfile.TemporaryDirectory(prefix="minigpt_bad_") as tmp:
             out_dir = os.path.join(tmp, "out")
@@ -83,7 +84,7 @@ class BadInputs(unittest.TestCase):
                                    stdin=subprocess.DEVNULL, env=env)
             stderr = p.stderr.decode("utf-8", "replace")
             where = f"{rel}: {' '.join(argv)}"
-            check_exit(p, (1, 2), where)
+            check_exit(p, (1, 2) if code is None else code, where)
             check_clean(self, where, stderr)
             self.assertIn(expected, stderr, f"{where}: the message does not say {expected!r}")
             if named:
@@ -91,15 +92,15 @@ class BadInputs(unittest.TestCase):
             self.assertEqual(os.listdir(out_dir), [], f"{where}: output left behind")
 
 
-def _make(rel, command, expected):
+def _make(rel, command, expected, code):
     def test(self):
-        self.run_case(rel, command, expected)
+        self.run_case(rel, command, expected, code)
     return test
 
 
-for _rel, _command, _expected in read_cases():
+for _rel, _command, _expected, _code in read_cases():
     _name = "test_bad_input_" + os.path.splitext(_rel)[0].replace("/", "_")
-    setattr(BadInputs, _name, _make(_rel, _command, _expected))
+    setattr(BadInputs, _name, _make(_rel, _command, _expected, _code))
 
 
 class CliFuzzRegressions(unittest.TestCase):
