@@ -257,6 +257,36 @@ missing = (b"\x80\x02}" + P("w") + b"ctorch._utils\n_rebuild_tensor_v2\n(" + b"(
            b"ctorch\nFloatStorage\n" + P("0") + P("cpu") + b"K\x04tQ" + b"K\x00K\x04\x85K\x01\x85\x89}tRs.")
 put("pickle/missing_storage.bin", torch_zip(missing), CONVB, "storage archive/data/0 is missing from the archive")
 
+# ---------------------------------------------------------------- other checkpoints (convert.py and minigpt convert SRC)
+CONVF = "convert.py {FILE} {OUT}"
+# a nanoGPT-shaped ckpt.pt whose pickle calls os.system where train.py keeps the model; the
+# *_front_door files go through `minigpt convert`, which runs convert.py and passes its status on
+EVIL_CKPT = torch_zip(b"\x80\x02}(" + P("model") + b"cos\nsystem\n" + P("echo pwned") + b"\x85R" + P("model_args")
+                      + b"}u.")
+put("checkpoint/ckpt_forbidden_global.pt", EVIL_CKPT, CONVF, "refusing to load global 'os.system'")
+put("checkpoint/ckpt_forbidden_global_front_door.pt", EVIL_CKPT, "convert {FILE} {OUT}",
+    "refusing to load global 'os.system'")
+LLMC = struct.pack("<8i", 20240326, 3, 4, 4, 1, 1, 4, 4) + b"\0" * (1024 - 32)  # maxT V L NH C Vp = 4 4 1 1 4 4
+LLMC_PARAMS = 4 * 4 + 4 * 4 + 12 * 16 + 13 * 4 + 2 * 4  # wte, wpe, one layer, ln_f (fp32)
+put("checkpoint/llmc_wrong_magic.bin", struct.pack("<i", 20240327) + LLMC[4:] + b"\0" * 4 * LLMC_PARAMS, CONVF,
+    "magic 20240327 marks llm.c's debug state file")
+put("checkpoint/llmc_truncated_header.bin", LLMC[:100], CONVF, "file is 100 bytes, too short for llm.c's 1024-byte header")
+put("checkpoint/llmc_param_count.bin", LLMC + b"\0" * 4 * (LLMC_PARAMS - 1), CONVF,
+    f"describes {LLMC_PARAMS} parameters = {1024 + 4 * LLMC_PARAMS} bytes with the header, but the file has")
+put("checkpoint/llmc_param_count_front_door.bin", LLMC + b"\0" * 4 * (LLMC_PARAMS - 1), "convert {FILE} {OUT}",
+    "but the file has")
+put("checkpoint/llmc_version_2.bin", LLMC[:4] + struct.pack("<i", 2) + LLMC[8:] + b"\0" * 4 * LLMC_PARAMS, CONVF,
+    "llm.c checkpoint version 2 is not supported")
+put("checkpoint/not_a_checkpoint.bin", b"\x01\x02\x03\x04 no model here", CONVF, "not a checkpoint convert.py reads")
+# Hugging Face config.json of other architectures (convert.py reads the folder around it)
+for arch, model_type in (("LlamaForCausalLM", "llama"), ("GPT2ForSequenceClassification", "gpt2")):
+    put(f"checkpoint/{arch}/config.json", json.dumps({"architectures": [arch], "model_type": model_type}), CONVF,
+        f"architectures ['{arch}']")
+# every model command says how to convert a checkpoint it was given instead of a GGUF file
+put("checkpoint/model_is_a_ckpt.pt", torch_zip(b"\x80\x02}."), "generate -m {FILE} -p hi -n 2",
+    "convert it to GGUF with: minigpt convert")
+put("checkpoint/model_is_llmc.bin", LLMC, "logits -m {FILE} --ids 1", "this is an llm.c model checkpoint")
+
 # ---------------------------------------------------------------- tokenizer files (tokenize --vocab --merges)
 GOOD_VOCAB = json.dumps({t: i for i, t in enumerate(BYTE_TOKENS)}, ensure_ascii=False)
 put("tokenizer/good_vocab.json", GOOD_VOCAB, None, None)
