@@ -58,8 +58,10 @@ Setup read_text(const Model& model, const Tokenizer& tok, const cxxopts::ParseRe
     s.pos = n - 1;
     if (has(args, "pos")) s.pos = int_option(args, "pos", between(0, n - 1));
     if (s.pos >= model.config().n_ctx)
-        usage_error("--pos " + std::to_string(s.pos) + " is beyond the model's context of " +
-                    std::to_string(model.config().n_ctx) + " positions (give a shorter text or a smaller --pos)");
+        usage_error((has(args, "pos") ? "--pos " + std::to_string(s.pos) + " is"
+                                      : s.source + ": the text's last position " + std::to_string(s.pos) + " is") +
+                    " beyond the model's context of " + std::to_string(model.config().n_ctx) +
+                    " positions (give a shorter text or a smaller --pos)");
     s.ids.resize(size_t(s.pos + 1));
     return s;
 }
