@@ -16,31 +16,16 @@
 #include "tokenizer/gpt2_files.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_categories.h"
+#include "tokenizer_data.h"
 
 using namespace minigpt;
+using namespace minigpt::test;
 
 namespace {
 
-const std::string kDir = "tests/data/tokenizer/";
-
-std::string read_all(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path << " (run from the repository root)");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
 const Tokenizer& gpt2() {
-    static const std::unique_ptr<Tokenizer> tok =
-        make_tokenizer(load_gpt2_files(kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt"));
+    static const std::unique_ptr<Tokenizer> tok = make_tokenizer(gpt2_spec());
     return *tok;
-}
-
-std::string from_hex(const std::string& hex) {
-    std::string out;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    return out;
 }
 
 std::vector<int32_t> parse_ids(const std::string& s) {
@@ -90,7 +75,7 @@ std::string first_mismatch(const Tokenizer& tok, const std::vector<int32_t>& wan
 
 TEST_CASE("gpt2 bpe: hand-written cases equal tiktoken's ids") {
     const Tokenizer& tok = gpt2();
-    std::istringstream lines(read_all(kDir + "gpt2_cases.tsv"));
+    std::istringstream lines(read_all(kTokenizerData + "gpt2_cases.tsv"));
     int n_cases = 0, n_failed = 0;
     for (std::string line; std::getline(lines, line);) {
         if (line.empty() || line[0] == '#') continue;
@@ -117,8 +102,8 @@ TEST_CASE("gpt2 bpe: hand-written cases equal tiktoken's ids") {
 
 TEST_CASE("gpt2 bpe: 1 MiB of Brown corpus text equals tiktoken's ids") {
     const Tokenizer& tok = gpt2();
-    const std::string text = read_all(kDir + "gpt2_brown.txt");
-    const std::string raw = read_all(kDir + "gpt2_brown.u16");
+    const std::string text = read_all(kTokenizerData + "gpt2_brown.txt");
+    const std::string raw = read_all(kTokenizerData + "gpt2_brown.u16");
     REQUIRE(text.size() >= (1u << 20));
     REQUIRE(raw.size() % 2 == 0);
     std::vector<int32_t> want(raw.size() / 2);
@@ -141,7 +126,7 @@ TEST_CASE("gpt2 bpe: every code point is split and encoded as tiktoken does") {
     // C + "'s" and "  " + C per block of 4096 code points; the generator
     // (scripts/gen_bpe_golden.mjs, writeCodePointProbe) hashes the same way.
     const Tokenizer& tok = gpt2();
-    std::istringstream lines(read_all(kDir + "gpt2_codepoint_probe.txt"));
+    std::istringstream lines(read_all(kTokenizerData + "gpt2_codepoint_probe.txt"));
     std::vector<std::pair<uint32_t, uint32_t>> split_ranges;
     std::vector<std::pair<uint32_t, std::string>> hashes;
     for (std::string line; std::getline(lines, line);) {

@@ -24,13 +24,7 @@ namespace {
 
 const TinyShape kShape{};  // 2 layers, 4 heads, n_embd 32, vocab 96
 
-std::vector<int32_t> some_ids(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> u(0, int32_t(kShape.n_vocab - 1));
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& x : ids) x = u(rng);
-    return ids;
-}
+std::vector<int32_t> some_ids(int64_t n, uint32_t seed) { return random_ids(n, kShape.n_vocab, seed); }
 
 // Runs ids with a capture attached; returns the last position's logits.
 std::vector<float> run(const Model& m, const std::vector<int32_t>& ids, DlaCapture& cap, int64_t batch = 512) {

@@ -17,14 +17,6 @@ using namespace minigpt::test;
 
 namespace {
 
-std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> u(0, int32_t(vocab - 1));
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& x : ids) x = u(rng);
-    return ids;
-}
-
 float max_abs_diff(const float* a, const float* b, int64_t n) {
     float m = 0;
     for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(a[i] - b[i]));

@@ -20,13 +20,7 @@ using namespace minigpt::test;
 
 namespace {
 
-std::vector<int32_t> some_ids(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_int_distribution<int32_t> u(0, 95);
-    std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (auto& x : ids) x = u(rng);
-    return ids;
-}
+std::vector<int32_t> some_ids(int64_t n, uint32_t seed) { return random_ids(n, 96, seed); }
 
 std::vector<HeadRef> every_head(const Config& c, int64_t up_to_layer) {
     std::vector<HeadRef> heads;

@@ -15,26 +15,12 @@
 
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer_data.h"
 
 using namespace minigpt;
+using namespace minigpt::test;
 
 namespace {
-
-const std::string kDir = "tests/data/tokenizer/";
-
-std::string read_all(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path << " (run from the repository root)");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-std::string from_hex(const std::string& hex) {
-    std::string out;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(char(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    return out;
-}
 
 std::vector<int32_t> parse_ids(const std::string& s) {
     std::vector<int32_t> ids;
@@ -67,7 +53,7 @@ std::vector<std::vector<std::string>> read_tsv(const std::string& path, size_t n
 TokenizerSpec spm_spec(const std::string& model) {
     TokenizerSpec spec;
     spec.model = "sentencepiece";
-    spec.sentencepiece_proto = read_all(kDir + model + ".model");
+    spec.sentencepiece_proto = read_all(kTokenizerData + model + ".model");
     spec.bos_id = 1;
     spec.eos_id = 2;
     spec.add_bos = true;
@@ -91,7 +77,7 @@ std::string stream_decode(const Tokenizer& tok, const std::vector<int32_t>& ids)
 }  // namespace
 
 TEST_CASE("sentencepiece: encode and decode equal the library's Python results") {
-    const auto rows = read_tsv(kDir + "spm_cases.tsv", 5);
+    const auto rows = read_tsv(kTokenizerData + "spm_cases.tsv", 5);
     CHECK(rows.size() >= 60);
     size_t n_invalid = 0;
     for (const auto& r : rows) {
@@ -114,7 +100,7 @@ TEST_CASE("sentencepiece: encode and decode equal the library's Python results")
 }
 
 TEST_CASE("sentencepiece: decoding BOS/EOS, <unk> and invalid byte pieces equals the library's") {
-    for (const auto& r : read_tsv(kDir + "spm_decode.tsv", 4)) {
+    for (const auto& r : read_tsv(kTokenizerData + "spm_decode.tsv", 4)) {
         const Tokenizer& tok = spm(r[0]);
         const std::vector<int32_t> ids = parse_ids(r[2]);
         const std::string want = from_hex(r[3]);

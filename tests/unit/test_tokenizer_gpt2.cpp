@@ -24,25 +24,12 @@
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_categories.h"
 #include "util/utf8.h"
+#include "tokenizer_data.h"
 
 using namespace minigpt;
+using namespace minigpt::test;
 
 namespace {
-
-const std::string kDir = "tests/data/tokenizer/";
-
-std::string read_all(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    REQUIRE_MESSAGE(f.good(), "cannot open " << path << " (run from the repository root)");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
-
-const TokenizerSpec& gpt2_spec() {
-    static const TokenizerSpec spec = load_gpt2_files(kDir + "gpt2/vocab.json", kDir + "gpt2/merges.txt");
-    return spec;
-}
 
 const Gpt2BpeTokenizer& gpt2() {
     static const Gpt2BpeTokenizer tok(gpt2_spec());
@@ -194,7 +181,7 @@ TEST_CASE("gpt2 bpe: merges by merges.txt rank equal tiktoken's rank-of-bytes me
     const Gpt2BpeTokenizer& tok = gpt2();
     const auto& ranks = tiktoken_ranks();
     std::set<std::string> inputs;
-    for (const auto& p : pieces(read_all(kDir + "gpt2_brown.txt"))) inputs.insert(p);
+    for (const auto& p : pieces(read_all(kTokenizerData + "gpt2_brown.txt"))) inputs.insert(p);
     const size_t n_brown = inputs.size();
     std::mt19937 rng(7);
     for (int i = 0; i < 3000; ++i) inputs.insert(random_bytes(rng, 1 + rng() % 24));
@@ -235,7 +222,7 @@ TEST_CASE("gpt2 bpe: <|endoftext|> is text unless allow_special") {
 
 TEST_CASE("gpt2 bpe: encode is const and thread-safe") {
     const Gpt2BpeTokenizer& tok = gpt2();
-    const std::string text = read_all(kDir + "gpt2_brown.txt").substr(0, 200000);
+    const std::string text = read_all(kTokenizerData + "gpt2_brown.txt").substr(0, 200000);
     const std::vector<int32_t> want = tok.encode(text);
     std::vector<int32_t> a, b;
     std::thread t1([&] { a = tok.encode(text); });
@@ -320,7 +307,7 @@ TEST_CASE("gpt2 files: vocab.json escapes and malformed files") {
 
 TEST_CASE("stream decoder: holds incomplete UTF-8, never emits invalid text") {
     const Gpt2BpeTokenizer& tok = gpt2();
-    std::istringstream lines(read_all(kDir + "gpt2_cases.tsv"));
+    std::istringstream lines(read_all(kTokenizerData + "gpt2_cases.tsv"));
     size_t n = 0;
     for (std::string line; std::getline(lines, line);) {
         if (line.empty() || line[0] == '#') continue;

@@ -93,6 +93,15 @@ inline void build_tiny_gpt2(TinyModelData& m, const TinyShape& s, DType wtype, u
     if (with_output) add_random(m, "output.weight", {d, s.n_vocab}, wtype, rng, 0.3f);
 }
 
+// n token ids drawn uniformly from [0, vocab) by a generator seeded with `seed`.
+inline std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int32_t> u(0, int32_t(vocab - 1));
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (auto& x : ids) x = u(rng);
+    return ids;
+}
+
 inline void write_tiny_gpt2(const std::string& path, DType wtype = DType::F32, uint32_t seed = 1,
                             const TinyShape& s = TinyShape{}) {
     TinyModelData m;
