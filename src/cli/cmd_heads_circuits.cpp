@@ -94,9 +94,7 @@ void write_csv(const std::string& path, const CircuitScores& s) {
         std::snprintf(num, sizeof num, "%.9g", s.copy[size_t(i)]);
         out += "copy," + label(s, i) + ",," + num + "\n";
     }
-    OutputFile f(path);
-    f.write(out);
-    f.commit();
+    write_file_atomically(path, out);
 }
 
 void write_svg(const std::string& path, const std::string& model_name, const CircuitScores& s) {
@@ -125,23 +123,14 @@ void write_svg(const std::string& path, const std::string& model_name, const Cir
         if (hm.vmax == 0) hm.vmax = 1;
         panels.push_back(render_heatmap(hm));
     }
-    SvgHeatmap copy;
-    copy.title = "OV copying score over " + std::to_string(s.copy_token_count) + " tokens (+1 copies, -1 suppresses)";
-    copy.rows = s.n_layer;
-    copy.cols = s.n_head;
-    copy.values = s.copy;
-    for (int64_t l = 0; l < s.n_layer; ++l) copy.row_labels.push_back("L" + std::to_string(l));
-    for (int64_t h = 0; h < s.n_head; ++h) copy.col_labels.push_back("H" + std::to_string(h));
-    copy.cell_labels = names;
-    copy.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(s.n_head, 1), 14, 36));
-    copy.show_values = copy.cell >= 30;
+    SvgHeatmap copy = head_grid("OV copying score over " + std::to_string(s.copy_token_count) +
+                                    " tokens (+1 copies, -1 suppresses)",
+                                s.n_layer, s.n_head, s.copy);
     copy.vmin = -1;
     copy.vmax = 1;
     panels.push_back(render_heatmap(copy));
-    OutputFile f(path);
-    f.write(svg_document(panels, "minigpt heads circuits: " + model_name +
-                                     " (composition maps: a row per source head, a column per destination head)"));
-    f.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads circuits: " + model_name +
+                                                     " (composition maps: a row per source head, a column per destination head)"));
 }
 
 }  // namespace

@@ -49,10 +49,7 @@ Setup read_text(const Model& model, const Tokenizer& tok, const cxxopts::ParseRe
     } else {
         s.ids = parse_ids(args["ids"].as<std::string>(), "ids");
         s.source = "--ids";
-        for (int32_t id : s.ids)
-            if (id >= model.config().n_vocab)
-                usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                            std::to_string(model.config().n_vocab - 1) + ")");
+        check_vocab_ids(s.ids, model.config().n_vocab, "--ids");
     }
     const int64_t n = int64_t(s.ids.size());
     s.pos = n - 1;
@@ -114,9 +111,7 @@ void write_csv(const std::string& path, const DlaResult& r) {
         std::snprintf(buf, sizeof buf, "%.9g", value);
         s += name + "," + buf + "\n";
     }
-    OutputFile out(path);
-    out.write(s);
-    out.commit();
+    write_file_atomically(path, s);
 }
 
 void write_svg(const std::string& path, const DlaResult& r, const std::string& what, const std::string& model_name) {
@@ -148,9 +143,7 @@ void write_svg(const std::string& path, const DlaResult& r, const std::string& w
     ends.values = {r.embed, r.pos_embed, r.ln_final_bias};
     panels.push_back(render_heatmap(other));
     panels.push_back(render_heatmap(ends));
-    OutputFile out(path);
-    out.write(svg_document(panels, "minigpt heads dla: " + model_name + ", position " + std::to_string(r.pos)));
-    out.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads dla: " + model_name + ", position " + std::to_string(r.pos)));
 }
 
 }  // namespace
@@ -176,10 +169,8 @@ int heads_dla(int argc, char** argv) {
     const int64_t top = int_option(args, "top", at_least(0));
     require_file(model_path, "--model");
 
-    auto model = Model::load(model_path);
+    const auto [model, spec, tok] = load_model_with_tokenizer(model_path);
     const Config& c = model->config();
-    const TokenizerSpec spec = model->tokenizer_spec();
-    const std::unique_ptr<Tokenizer> tok = make_tokenizer(spec);
     const Setup s = read_text(*model, *tok, args);
     TransformerOptions to;
     to.n_ctx = int64_t(s.ids.size());

@@ -51,10 +51,7 @@ GradText ids_text(const Model& model, const cxxopts::ParseResult& args) {
     GradText t;
     t.tokens = parse_ids(args["ids"].as<std::string>(), "ids");
     const Config& c = model.config();
-    for (int32_t id : t.tokens)
-        if (id < 0 || id >= c.n_vocab)
-            usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                        std::to_string(c.n_vocab - 1) + ")");
+    check_vocab_ids(t.tokens, c.n_vocab, "--ids");
     if (t.tokens.size() < 2) usage_error("--ids: need at least 2 ids (the first predicts the second)");
     if (int64_t(t.tokens.size()) - 1 > c.n_ctx)
         usage_error("--ids: " + std::to_string(t.tokens.size()) + " ids exceed the model's context of " +
@@ -143,22 +140,13 @@ void write_csv(const std::string& path, const HeadGradientReport& r, const Windo
         if (ab) s += "," + num(ab->ablated_ppl[k] - ab->baseline_ppl);
         s += "\n";
     }
-    OutputFile out(path);
-    out.write(s);
-    out.commit();
+    write_file_atomically(path, s);
 }
 
 SvgHeatmap head_map(const HeadGradientReport& r, const std::string& title, const std::vector<double>& values) {
-    SvgHeatmap hm;
-    hm.title = title;
-    hm.rows = r.n_layer;
-    hm.cols = r.n_head;
-    for (int64_t l = 0; l < r.n_layer; ++l) hm.row_labels.push_back("L" + std::to_string(l));
-    for (int64_t h = 0; h < r.n_head; ++h) hm.col_labels.push_back("H" + std::to_string(h));
-    for (size_t k = 0; k < values.size(); ++k) hm.cell_labels.push_back(label(r, k));
-    hm.values = values;
-    hm.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(r.n_head, 1), 14, 36));
-    return hm;  // no values in the cells: gradients need more digits than fit (each cell's tooltip has them)
+    SvgHeatmap hm = head_grid(title, r.n_layer, r.n_head, values);
+    hm.show_values = false;  // gradients need more digits than fit (each cell's tooltip has them)
+    return hm;
 }
 
 void write_svg(const std::string& path, const std::string& model_name, const HeadGradientReport& r,
@@ -175,9 +163,7 @@ void write_svg(const std::string& path, const std::string& model_name, const Hea
         a.show_values = a.cell >= 30;
         panels.push_back(render_heatmap(a));
     }
-    OutputFile out(path);
-    out.write(svg_document(panels, "minigpt heads grad: " + model_name));
-    out.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads grad: " + model_name));
 }
 
 }  // namespace

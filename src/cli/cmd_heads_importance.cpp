@@ -80,28 +80,17 @@ void write_csv(const std::string& path, const ImportanceReport& rep, const Confi
              num(rep.ablated_ppl[size_t(k)]) + "," + num(rep.ablated_ppl[size_t(k)] - rep.baseline_ppl) + "," +
              std::to_string(step + 1) + "," + (curve ? num(rep.curve_ppl[size_t(step)]) : std::string()) + "\n";
     }
-    OutputFile out(path);
-    out.write(s);
-    out.commit();
+    write_file_atomically(path, s);
 }
 
 void write_svg(const std::string& path, const ImportanceReport& rep, const Model& model, AblationMode mode,
                bool curve) {
     const Config& c = model.config();
-    const int64_t K = c.n_layer * c.n_head;
-    SvgHeatmap hm;
-    hm.title = "importance: PPL increase when the head alone is ablated (" + std::string(ablation_mode_name(mode)) + ")";
-    hm.rows = c.n_layer;
-    hm.cols = c.n_head;
-    for (int64_t l = 0; l < c.n_layer; ++l) hm.row_labels.push_back("L" + std::to_string(l));
-    for (int64_t h = 0; h < c.n_head; ++h) hm.col_labels.push_back("H" + std::to_string(h));
-    for (int64_t k = 0; k < K; ++k) {
-        hm.values.push_back(rep.ablated_ppl[size_t(k)] - rep.baseline_ppl);
-        hm.cell_labels.push_back(head_label(HeadRef{int(k / c.n_head), int(k % c.n_head)}));
-    }
-    hm.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(c.n_head, 1), 14, 36));
-    hm.show_values = hm.cell >= 30;
-    std::vector<SvgPanel> panels{render_heatmap(hm)};
+    std::vector<double> increase;
+    for (int64_t k = 0; k < c.n_layer * c.n_head; ++k) increase.push_back(rep.ablated_ppl[size_t(k)] - rep.baseline_ppl);
+    const std::string title =
+        "importance: PPL increase when the head alone is ablated (" + std::string(ablation_mode_name(mode)) + ")";
+    std::vector<SvgPanel> panels{render_heatmap(head_grid(title, c.n_layer, c.n_head, increase))};
     if (curve) {
         SvgLineChart ch;
         ch.title = "pruning curve";
@@ -118,9 +107,7 @@ void write_svg(const std::string& path, const ImportanceReport& rep, const Model
         ch.log_y = true;
         panels.push_back(render_line_chart(ch));
     }
-    OutputFile out(path);
-    out.write(svg_document(panels, "minigpt heads importance: " + model.gguf().get_string("general.name", "model")));
-    out.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads importance: " + model.gguf().get_string("general.name", "model")));
 }
 
 }  // namespace

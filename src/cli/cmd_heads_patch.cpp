@@ -46,11 +46,8 @@ Runs read_runs(const Model& model, const Tokenizer& tok, const cxxopts::ParseRes
     } else {
         r.clean = parse_ids(args["clean-ids"].as<std::string>(), "clean-ids");
         r.corrupt = parse_ids(args["corrupt-ids"].as<std::string>(), "corrupt-ids");
-        for (const auto& [seq, flag] : {std::pair{&r.clean, a}, std::pair{&r.corrupt, b}})
-            for (int32_t id : *seq)
-                if (id >= model.config().n_vocab)
-                    usage_error(flag + ": token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                                std::to_string(model.config().n_vocab - 1) + ")");
+        check_vocab_ids(r.clean, model.config().n_vocab, a);
+        check_vocab_ids(r.corrupt, model.config().n_vocab, b);
     }
     if (r.clean.size() != r.corrupt.size())
         usage_error(a + " and " + b + " differ in length: " + std::to_string(r.clean.size()) + " and " +
@@ -113,9 +110,7 @@ void write_csv(const std::string& path, const PatchingReport& r) {
         for (int64_t p = 0; per_pos && p < r.n_pos; ++p)
             s += head_name(r, k) + "," + std::to_string(p) + "," + num(r.restored(r.patched_pos[size_t(p * K + k)])) + "\n";
     }
-    OutputFile out(path);
-    out.write(s);
-    out.commit();
+    write_file_atomically(path, s);
 }
 
 void write_svg(const std::string& path, const PatchingReport& r, const std::string& metric, const std::vector<std::string>& tokens,
@@ -147,9 +142,7 @@ void write_svg(const std::string& path, const PatchingReport& r, const std::stri
         hm.cell = int(std::clamp<int64_t>(960 / std::max<int64_t>(hm.cols, 1), 6, 24));
         panels.push_back(render_heatmap(hm));
     }
-    OutputFile out(path);
-    out.write(svg_document(panels, "minigpt heads patch: " + model_name + ", " + metric));
-    out.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads patch: " + model_name + ", " + metric));
 }
 
 }  // namespace
@@ -178,10 +171,8 @@ int heads_patch(int argc, char** argv) {
     const int64_t top = int_option(args, "top", at_least(0));
     require_file(model_path, "--model");
 
-    auto model = Model::load(model_path);
+    const auto [model, spec, tok] = load_model_with_tokenizer(model_path);
     const Config& c = model->config();
-    const TokenizerSpec spec = model->tokenizer_spec();
-    const std::unique_ptr<Tokenizer> tok = make_tokenizer(spec);
     const Runs runs = read_runs(*model, *tok, args);
     PatchMetric metric;
     metric.answer = token_argument(*tok, spec, answer, "--answer");

@@ -131,9 +131,7 @@ void write_csv(const std::string& path, const HeadStatsReport& r) {
         for (const Column& c : kColumns) s += "," + num(r.heads[k].*c.field, "%.9g");
         s += "\n";
     }
-    OutputFile out(path);
-    out.write(s);
-    out.commit();
+    write_file_atomically(path, s);
 }
 
 void write_json(const std::string& path, const Model& model, const HeadStatsReport& r, const HeadsText& text,
@@ -165,29 +163,17 @@ void write_json(const std::string& path, const Model& model, const HeadStatsRepo
     }
     j["similarity"] = {{"measure", "mean Jensen-Shannon divergence, nats"}, {"matrix", std::move(matrix)}};
     j["induction"] = {{"length", R}, {"sequences", induction}};
-    OutputFile out(path);
-    out.write(json_dump(j) + "\n");
-    out.commit();
+    write_file_atomically(path, json_dump(j) + "\n");
 }
 
 void write_svg(const std::string& path, const Model& model, const HeadStatsReport& r) {
-    std::vector<std::string> rows, cols, names;
-    for (int64_t l = 0; l < r.n_layer; ++l) rows.push_back("L" + std::to_string(l));
-    for (int64_t h = 0; h < r.n_head; ++h) cols.push_back("H" + std::to_string(h));
+    std::vector<std::string> names;
     for (size_t k = 0; k < r.heads.size(); ++k) names.push_back(label(r, int64_t(k)));
     std::vector<SvgPanel> panels;
-    const int cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(r.n_head, 1), 14, 36));
     for (const Column& c : kColumns) {
-        SvgHeatmap hm;
-        hm.title = c.key;
-        hm.rows = r.n_layer;
-        hm.cols = r.n_head;
-        for (const HeadScores& s : r.heads) hm.values.push_back(s.*c.field);
-        hm.row_labels = rows;
-        hm.col_labels = cols;
-        hm.cell_labels = names;
-        hm.cell = cell;
-        hm.show_values = cell >= 30;
+        std::vector<double> values;
+        for (const HeadScores& s : r.heads) values.push_back(s.*c.field);
+        SvgHeatmap hm = head_grid(c.key, r.n_layer, r.n_head, values);
         if (c.field != &HeadScores::entropy && c.field != &HeadScores::distance) hm.vmin = 0, hm.vmax = 1;
         panels.push_back(render_heatmap(hm));
     }
@@ -206,9 +192,7 @@ void write_svg(const std::string& path, const Model& model, const HeadStatsRepor
         hm.reverse = true;
         panels.push_back(render_heatmap(hm));
     }
-    OutputFile out(path);
-    out.write(svg_document(panels, "minigpt heads stats: " + model.gguf().get_string("general.name", "model")));
-    out.commit();
+    write_file_atomically(path, svg_document(panels, "minigpt heads stats: " + model.gguf().get_string("general.name", "model")));
 }
 
 }  // namespace

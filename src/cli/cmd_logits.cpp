@@ -16,6 +16,7 @@
 #include "analysis/attention_export.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/heads_common.h"
 #include "cli/heads_flags.h"
 #include "eval/text_windows.h"
 #include "runtime/model.h"
@@ -82,10 +83,7 @@ bool parse_logits_args(int argc, char** argv, LogitsArgs& a) {
 }
 
 void check_ids(const std::vector<int32_t>& ids, const Config& c, const std::string& option) {
-    for (int32_t id : ids)
-        if (id < 0 || id >= c.n_vocab)
-            usage_error(option + ": token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                        std::to_string(c.n_vocab - 1) + ")");
+    check_vocab_ids(ids, c.n_vocab, option);
     if (int64_t(ids.size()) > c.n_ctx)
         usage_error(option + ": " + std::to_string(ids.size()) + " ids exceed the model's context of " +
                     std::to_string(c.n_ctx) + " positions");

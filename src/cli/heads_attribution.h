@@ -1,6 +1,6 @@
-// Pieces shared by `heads dla` and `heads patch`: a prompt as the model sees
-// it, a token named on the command line, how a token is printed, and the
-// layer x head heat map of a signed per-head value.
+// Pieces shared by `heads dla` and `heads patch`: the model with its tokenizer,
+// a prompt as the model sees it, a token named on the command line, how a token
+// is printed, and the layer x head heat map of a signed per-head value.
 //
 // A token argument (--target, --contrast, --answer, --wrong) is either #ID
 // (the id itself) or the exact text of one vocabulary entry as
@@ -11,11 +11,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "analysis/ablation.h"
 #include "cli/args.h"
+#include "cli/heads_common.h"
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util/json.h"
@@ -67,21 +69,25 @@ inline int32_t token_argument(const Tokenizer& tok, const TokenizerSpec& spec, c
 // A (layer, head) heat map of signed values (blue negative, red positive).
 inline SvgPanel head_heatmap(const std::string& title, int64_t n_layer, int64_t n_head, const std::vector<double>& values,
                              double limit = 0) {
-    SvgHeatmap hm;
-    hm.title = title;
-    hm.rows = n_layer;
-    hm.cols = n_head;
-    for (int64_t l = 0; l < n_layer; ++l) hm.row_labels.push_back("L" + std::to_string(l));
-    for (int64_t h = 0; h < n_head; ++h) hm.col_labels.push_back("H" + std::to_string(h));
-    for (int64_t k = 0; k < n_layer * n_head; ++k) {
-        hm.values.push_back(values[size_t(k)]);
-        hm.cell_labels.push_back(head_label(HeadRef{int(k / n_head), int(k % n_head)}));
-    }
+    SvgHeatmap hm = head_grid(title, n_layer, n_head, values);
     hm.diverging = true;
     if (limit > 0) hm.vmin = -limit, hm.vmax = limit;
-    hm.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(n_head, 1), 14, 36));
-    hm.show_values = hm.cell >= 30;
     return render_heatmap(hm);
+}
+
+// The model of -m with its tokenizer and the vocabulary token_argument and token_name read.
+struct ModelWithTokenizer {
+    std::unique_ptr<Model> model;
+    TokenizerSpec spec;
+    std::unique_ptr<Tokenizer> tok;
+};
+
+inline ModelWithTokenizer load_model_with_tokenizer(const std::string& path) {
+    ModelWithTokenizer m;
+    m.model = Model::load(path);
+    m.spec = m.model->tokenizer_spec();
+    m.tok = make_tokenizer(m.spec);
+    return m;
 }
 
 }  // namespace minigpt::cli

@@ -4,6 +4,8 @@
 //
 //   add_heads_text_options(opts, "analyse");           // -f, --ids, -c, --chunks
 //   const HeadsText text = load_heads_windows(*model, args);   // usage errors name the flag
+//   check_vocab_ids(ids, cfg.n_vocab, "--ids");        // ids of a flag against the vocabulary
+//   render_heatmap(head_grid(title, n_layer, n_head, values));   // a layer x head heat map
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -15,14 +17,42 @@
 
 #include <cxxopts.hpp>
 
+#include "analysis/ablation.h"
 #include "cli/args.h"
 #include "eval/text_windows.h"
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/plot_svg.h"
 #include "util/progress.h"
 #include "util/read_file.h"
 
 namespace minigpt::cli {
+
+// Every id of `flag` (--ids, --clean-ids, ...) inside the vocabulary, else a usage error naming the flag.
+inline void check_vocab_ids(const std::vector<int32_t>& ids, int64_t n_vocab, const std::string& flag) {
+    for (int32_t id : ids)
+        if (id < 0 || id >= n_vocab)
+            usage_error(flag + ": token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(n_vocab - 1) + ")");
+}
+
+// A layer x head heat map of one value per head (k = layer * n_head + head): rows L0.., columns H0..,
+// each cell named L{l}H{h}, cells sized to the head count and showing their values when they fit.
+inline SvgHeatmap head_grid(const std::string& title, int64_t n_layer, int64_t n_head, const std::vector<double>& values) {
+    SvgHeatmap hm;
+    hm.title = title;
+    hm.rows = n_layer;
+    hm.cols = n_head;
+    for (int64_t l = 0; l < n_layer; ++l) hm.row_labels.push_back("L" + std::to_string(l));
+    for (int64_t h = 0; h < n_head; ++h) hm.col_labels.push_back("H" + std::to_string(h));
+    for (int64_t k = 0; k < n_layer * n_head; ++k) {
+        hm.values.push_back(values[size_t(k)]);
+        hm.cell_labels.push_back(head_label(HeadRef{int(k / n_head), int(k % n_head)}));
+    }
+    hm.cell = int(std::clamp<int64_t>(480 / std::max<int64_t>(n_head, 1), 14, 36));
+    hm.show_values = hm.cell >= 30;
+    return hm;
+}
 
 // The token ids of -f FILE (encoded with the model's tokenizer) or --ids, and their windows.
 struct HeadsText {
@@ -67,10 +97,7 @@ inline HeadsText load_heads_windows(const Model& model, const cxxopts::ParseResu
     } else {
         t.ids = parse_ids(args["ids"].as<std::string>(), "ids");
         t.source = "--ids";
-        for (int32_t id : t.ids)
-            if (id >= model.config().n_vocab)
-                usage_error("--ids: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
-                            std::to_string(model.config().n_vocab - 1) + ")");
+        check_vocab_ids(t.ids, model.config().n_vocab, "--ids");
     }
     t.windows = split_windows(t.ids, t.window, t.bos, chunks);
     if (t.windows.empty()) throw std::runtime_error(t.source + ": fewer than 2 tokens: nothing to analyse");
