@@ -26,6 +26,8 @@ import tempfile
 
 import sentencepiece as spm
 
+import train_tokenizer  # the SentencePiece settings our models share (SHARED_SETTINGS)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "tokenizer")
 
@@ -81,19 +83,10 @@ def train(path_prefix, text_path, add_dummy_prefix):
     spm.SentencePieceTrainer.train(
         input=text_path,
         model_prefix=path_prefix,
-        model_type="bpe",
         vocab_size=500,
-        byte_fallback=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
         add_dummy_prefix=add_dummy_prefix,
-        character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
-        input_sentence_size=0,
-        shuffle_input_sentence=False,
-        num_threads=1,
-        seed_sentencepiece_size=1000000,
         minloglevel=2,
+        **train_tokenizer.SHARED_SETTINGS,
     )
 
 

@@ -29,6 +29,21 @@ DEFAULT_INPUT = os.path.join(ROOT, "model", "train_out", "data", "brown_train.tx
 DEFAULT_PREFIX = os.path.join(ROOT, "model", "train_out", "tokenizer")
 VOCAB_SIZE = 4096
 
+# The settings above that every SentencePiece model of ours shares: this script's and
+# the golden test models of gen_sentencepiece_tokenizer_golden.py.
+SHARED_SETTINGS = dict(
+    model_type="bpe",
+    byte_fallback=True,
+    normalization_rule_name="identity",
+    remove_extra_whitespaces=False,
+    character_coverage=1.0,
+    unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+    input_sentence_size=0,          # use every line, no sampling
+    shuffle_input_sentence=False,
+    num_threads=1,
+    seed_sentencepiece_size=1000000,
+)
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,20 +58,11 @@ def main(argv=None):
     spm.SentencePieceTrainer.train(
         input=args.input,
         model_prefix=args.out_prefix,
-        model_type="bpe",
         vocab_size=args.vocab_size,
-        byte_fallback=True,
-        normalization_rule_name="identity",
-        remove_extra_whitespaces=False,
         split_digits=True,
-        character_coverage=1.0,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         max_sentence_length=longest + 1,
-        input_sentence_size=0,          # use every line, no sampling
-        shuffle_input_sentence=False,
-        num_threads=1,
-        seed_sentencepiece_size=1000000,
         minloglevel=1,
+        **SHARED_SETTINGS,
     )
     sp = spm.SentencePieceProcessor(model_file=args.out_prefix + ".model")
     sample = "The jury said, \"It's 1961\"\n  twice."
