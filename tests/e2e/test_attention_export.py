@@ -9,13 +9,13 @@ a prompt in one batch, in several batches, and decoded one token at a time.
 import os
 import struct
 import sys
-import tempfile
 import unittest
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import run_checked, run_minigpt, tiny_model  # noqa: E402
+from fixtures import TinyModelClass  # noqa: E402
+from helpers import run_checked, run_minigpt  # noqa: E402
 
 import read_attention  # noqa: E402  (scripts/ is on sys.path through helpers)
 import reference  # noqa: E402
@@ -29,22 +29,15 @@ TOL_SUM = 2e-6   # |row sum - 1| of the f32 export: measured 2.4e-7
 TOL_SUM_F16 = 3e-3  # of the f16 export (each weight rounded to f16): measured 3.2e-4
 
 
-class AttentionExport(unittest.TestCase):
+class AttentionExport(TinyModelClass):
     @classmethod
     def setUpClass(cls):
-        # std 0.2: peaked attention patterns, so a wrong row or position shows.
-        cls.hf, cls.gguf = tiny_model(seed=5, std=0.2)
-        cls.params = reference.load_hf(cls.hf)
+        super().setUpClass()
         _, att = reference.forward(cls.params, IDS, return_attention=True)
         cls.ref = np.stack(att)  # (n_layer, n_head, T, T)
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def export(self, *extra, ids=IDS, attention_type="f32"):
-        path = os.path.join(self.tmp.name, f"attn_{attention_type}.bin")
+        path = self.path(f"attn_{attention_type}.bin")
         p = run_minigpt(["heads", "logits", "-m", self.gguf, "--ids", " ".join(map(str, ids)), "--attention", path,
                          "--attention-type", attention_type, *extra])
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -96,7 +89,7 @@ class AttentionExport(unittest.TestCase):
         path, _ = self.export()
         with open(path, "rb") as f:
             data = f.read()
-        bad = os.path.join(self.tmp.name, "bad.bin")
+        bad = self.path("bad.bin")
         cases = [(data[:-3], "expected at"), (b"NOTATTN!" + data[8:], "not a minigpt attention file"),
                  (data[:8] + struct.pack("<I", 9) + data[12:], "version 9"), (data[:20], "shorter than")]
         for content, message in cases:

@@ -18,27 +18,21 @@ import sys
 import tempfile
 import unittest
 
-from helpers import ROOT, SANITIZED, check_exit, minigpt_bin, run_minigpt, tiny_model
+from fixtures import read_tsv
+from helpers import ROOT, SANITIZED, SANITIZER_OR_CRASH, check_exit, minigpt_bin, run_minigpt, tiny_model
 
 BAD = os.path.join(ROOT, "tests", "bad_inputs")
 CLI_REGRESSIONS = os.path.join(ROOT, "tests", "fuzz", "regressions", "cli")
-FORBIDDEN = ("Traceback (most recent call last)", "AddressSanitizer", "LeakSanitizer", "runtime error:",
-             "terminate called", "Segmentation fault", "Aborted")
 
 
 def read_cases():
-    cases = []
-    with open(os.path.join(BAD, "cases.tsv"), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            rel, command, expected, *code = line.rstrip("\n").split("\t")  # CODE: optional exit status
-            cases.append((rel, command, expected, int(code[0]) if code else None))
-    return cases
+    # rel, command, expected message, and an optional fourth column: the exit status the case must give
+    return [(rel, command, expected, int(code[0]) if code else None)
+            for rel, command, expected, *code in read_tsv(os.path.join(BAD, "cases.tsv"))]
 
 
 def check_clean(test, where, stderr):
-    for bad in FORBIDDEN:
+    for bad in SANITIZER_OR_CRASH:
         test.assertNotIn(bad, stderr, f"{where}: {bad!r} in stderr:\n{stderr[-3000:]}")
 
 

@@ -15,14 +15,14 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import run_minigpt, tiny_model  # noqa: E402
+from fixtures import TinyModelClass  # noqa: E402
+from helpers import run_minigpt  # noqa: E402
 
 import reference  # noqa: E402
 
@@ -46,19 +46,7 @@ def random_ids(n, seed, high=1023, low=0):
     return np.random.RandomState(seed).randint(low, high, size=n).tolist()
 
 
-class Fixture(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.hf, cls.gguf = tiny_model(seed=5, std=0.2)
-        cls.params = reference.load_hf(cls.hf)
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.tmp.name, name)
+class Fixture(TinyModelClass):
 
     def minigpt(self, *args):
         p = run_minigpt([str(a) for a in args], timeout=300)

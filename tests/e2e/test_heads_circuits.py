@@ -17,13 +17,13 @@ import csv
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixtures import TempDirClass  # noqa: E402
 from helpers import SCRIPTS, run_minigpt, tiny_model  # noqa: E402
 
 import composition_reference  # noqa: E402
@@ -51,18 +51,7 @@ def reference_scores(gguf, copy_tokens=0, center=True):
     return {(r["kind"], r["from"], r["to"]): float(r["score"]) for r in rows}
 
 
-class Base(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def path(self, name):
-        return os.path.join(self.tmp.name, name)
-
+class Base(TempDirClass):
     def circuits(self, gguf, *extra, csv_name="c.csv"):
         out = self.path(csv_name)
         p = run_minigpt(["heads", "circuits", "-m", gguf, "--csv", out, "-t", "1", *map(str, extra)], timeout=300)

@@ -22,7 +22,8 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from helpers import ROOT, run_minigpt, tiny_model
+from fixtures import TinyModelClass
+from helpers import ROOT, run_minigpt
 
 import reference
 
@@ -45,19 +46,10 @@ def read_csv(path):
     return {name: float(v) for name, v in rows[1:]}, [name for name, _ in rows[1:]]
 
 
-class Dla(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.hf, cls.gguf = tiny_model(seed=5, std=0.2)
-        cls.params = reference.load_hf(cls.hf)
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
+class Dla(TinyModelClass):
 
     def dla(self, model, *args):
-        out = os.path.join(self.tmp.name, "dla.csv")
+        out = self.path("dla.csv")
         p = run_minigpt(["heads", "dla", "-m", model, "--csv", out, *map(str, args)], timeout=300)
         comps, order = read_csv(out)
         return comps, order, p.stdout.decode()
@@ -109,7 +101,7 @@ class Dla(unittest.TestCase):
         self.assertIn(f"(#{tid},", out)
 
     def test_bad_arguments_name_the_flag(self):
-        svg = os.path.join(self.tmp.name, "bad.svg")
+        svg = self.path("bad.svg")
         for args, message in ((["--target", "the old man"], "--target: \"the old man\" is not one token of the vocabulary"),
                               (["--target", "#5000"], "--target: token id 5000 is outside the vocabulary"),
                               (["--contrast", "#5"], "--contrast: expected two tokens A,B"),
@@ -124,7 +116,7 @@ class Dla(unittest.TestCase):
             self.assertFalse(os.path.exists(svg))
 
     def test_svg_has_every_component_and_signed_colours(self):
-        svg = os.path.join(self.tmp.name, "dla.svg")
+        svg = self.path("dla.svg")
         got, _, _ = self.dla(self.gguf, "--ids", ids_str(IDS), "--target", "#17", "--svg", svg)
         cells = {}
         for r in ET.parse(svg).getroot().iter(f"{SVG}rect"):

@@ -14,13 +14,13 @@
 import csv
 import os
 import re
-import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from helpers import run_minigpt, tiny_model
+from fixtures import TinyModelClass
+from helpers import run_minigpt
 
 import reference
 
@@ -38,20 +38,14 @@ def ids_str(ids):
     return " ".join(map(str, ids))
 
 
-class Patch(unittest.TestCase):
+class Patch(TinyModelClass):
     @classmethod
     def setUpClass(cls):
-        cls.hf, cls.gguf = tiny_model(seed=5, std=0.2)
-        cls.params = reference.load_hf(cls.hf)
+        super().setUpClass()
         cls.c = cls.params["config"]
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
 
     def patch(self, *args):
-        out = os.path.join(self.tmp.name, "patch.csv")
+        out = self.path("patch.csv")
         p = run_minigpt(["heads", "patch", "-m", self.gguf, "--clean-ids", ids_str(CLEAN), "--corrupt-ids",
                          ids_str(CORRUPT), "--csv", out, *map(str, args)], timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -126,14 +120,14 @@ class Patch(unittest.TestCase):
         self.assertNotAlmostEqual(only_last, clean, places=3)
 
     def test_svg_maps(self):
-        svg = os.path.join(self.tmp.name, "patch.svg")
+        svg = self.path("patch.svg")
         self.patch("--answer", f"#{ANSWER}", "--per-position", "--svg", svg)
         titled = [r for r in ET.parse(svg).getroot().iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]
         K = self.c.n_layer * self.c.n_head
         self.assertEqual(len(titled), K + K * len(CLEAN))  # layer x head, then position x head
 
     def test_bad_arguments_name_the_flags(self):
-        svg = os.path.join(self.tmp.name, "bad.svg")
+        svg = self.path("bad.svg")
         base = ["heads", "patch", "-m", self.gguf, "--svg", svg]
         for args, message in (
                 (["--clean-ids", "1 2 3", "--corrupt-ids", "1 2", "--answer", "#5"],

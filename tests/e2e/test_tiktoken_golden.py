@@ -16,6 +16,7 @@ import unittest
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixtures import read_tsv  # noqa: E402
 from helpers import ROOT, require, run_checked  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data", "tokenizer")
@@ -34,14 +35,8 @@ console.log(JSON.stringify({ cases: out, brown }));
 
 
 def read_cases():
-    cases = []
-    with open(os.path.join(DATA, "gpt2_cases.tsv"), encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, mode, hex_text, ids = line.rstrip("\n").split("\t")
-            cases.append((name, mode, bytes.fromhex(hex_text).decode("utf-8"), [int(i) for i in ids.split()]))
-    return cases
+    return [(name, mode, bytes.fromhex(hex_text).decode("utf-8"), [int(i) for i in ids.split()])
+            for name, mode, hex_text, ids in read_tsv(os.path.join(DATA, "gpt2_cases.tsv"))]
 
 
 class TiktokenGoldens(unittest.TestCase):

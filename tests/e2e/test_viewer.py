@@ -38,6 +38,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from fixtures import TempDirTest  # noqa: E402
 from helpers import ROOT, SANITIZED, require, run_minigpt, tiny_model, gpt2_token_bytes  # noqa: E402
 import cdp_pipe  # noqa: E402
 import viewer_synth as synth  # noqa: E402
@@ -73,15 +74,8 @@ def view(args, code=0):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
-class ViewerCommandLine(unittest.TestCase):
+class ViewerCommandLine(TempDirTest):
     """No browser needed."""
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def test_page_is_built_from_the_viewer_sources(self):
         # The build generates the page's two strings from viewer/ (Makefile rule,

@@ -12,6 +12,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from fixtures import TempDirTest  # noqa: E402
 from helpers import require  # noqa: E402  (missing engines: skip with how to install, fail in CI)
 import gguf  # noqa: E402
 from gguf import GGMLType, GGUFError, GGUFReader, GGUFWriter, ValueType  # noqa: E402
@@ -22,13 +23,15 @@ def gguf_string(s):
     return struct.pack("<Q", len(b)) + b
 
 
-class RoundTrip(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.tmp.name, "t.gguf")
+class GGUFFileTest(TempDirTest):
+    """self.path: t.gguf in a fresh temporary folder."""
 
-    def tearDown(self):
-        self.tmp.cleanup()
+    def setUp(self):
+        super().setUp()
+        self.path = os.path.join(self.dir, "t.gguf")
+
+
+class RoundTrip(GGUFFileTest):
 
     def test_every_value_type_round_trips(self):
         scalars = [
@@ -135,13 +138,7 @@ class RoundTrip(unittest.TestCase):
             self.assertEqual(f.read(), expect)
 
 
-class Failures(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.path = os.path.join(self.tmp.name, "t.gguf")
-
-    def tearDown(self):
-        self.tmp.cleanup()
+class Failures(GGUFFileTest):
 
     def test_failed_write_leaves_no_file(self):
         w = GGUFWriter(self.path)

@@ -16,11 +16,9 @@ import unittest
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPTS = os.path.join(ROOT, "scripts")
-sys.path.insert(0, SCRIPTS)
-sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from helpers import require  # noqa: E402  (missing engines: skip with how to install, fail in CI)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "e2e"))
+# helpers puts scripts/ (SCRIPTS) on sys.path; require: missing engines skip with how to install, fail in CI
+from helpers import SCRIPTS, require  # noqa: E402
 import make_random_model  # noqa: E402
 import reference  # noqa: E402
 

@@ -12,14 +12,15 @@ import io
 import os
 import subprocess
 import sys
-import tempfile
 import textwrap
 import unittest
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUN_PY = os.path.join(TESTS, "run.py")
 sys.path.insert(0, TESTS)
+sys.path.insert(0, os.path.join(TESTS, "e2e"))
 import run  # noqa: E402  (tests/run.py)
+from fixtures import TempDirTest  # noqa: E402  (tests/e2e/fixtures.py)
 
 # 1 pass, a class skipped in setUpClass (3 tests), 3 failing subtests, a class with an
 # erroring test, a class whose setUpClass errors (2 tests), an expected failure.
@@ -135,13 +136,7 @@ def write(folder, name, text):
     return path
 
 
-class Counting(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
-
-    def tearDown(self):
-        self.tmp.cleanup()
+class Counting(TempDirTest):
 
     def counts_in_process(self, name, text):
         path = write(self.dir, name, text)
@@ -182,17 +177,13 @@ class Counting(unittest.TestCase):
         self.assertTrue(any("hanging module timed out after 5 s" in p for p in problems), problems)
 
 
-class WholeRun(unittest.TestCase):
+class WholeRun(TempDirTest):
     """run.py's command line: a fake doctest binary and the synthetic suite."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dir = self.tmp.name
+        super().setUp()
         self.suite = os.path.join(self.dir, "suite")
         os.mkdir(self.suite)
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def fake_unit_tests(self, body):
         path = write(self.dir, "unit_tests", "#!/bin/sh\n" + body)
