@@ -39,6 +39,7 @@
 
 #include <cxxopts.hpp>
 
+#include "format/checkpoint_kind.h"
 #include "util/read_file.h"
 
 namespace minigpt::cli {
@@ -231,9 +232,14 @@ inline std::vector<std::string> all_values(const cxxopts::ParseResult& r, const 
 inline std::string read_input(const std::string& path, const std::string& option) { return read_file(path, option); }
 
 // Checks that a model file exists and is a regular file before anything is loaded.
+// A Hugging Face folder gets the command that converts it (minigpt convert).
 inline void require_file(const std::string& path, const std::string& option) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw std::runtime_error(option + ": no such file \"" + path + "\"");
+    if (S_ISDIR(st.st_mode)) {
+        const std::string hint = conversion_hint(CheckpointKind::Folder, path);
+        throw std::runtime_error(option + ": \"" + path + "\" is a folder, not a file" + (hint.empty() ? "" : "; " + hint));
+    }
     if (!S_ISREG(st.st_mode)) throw std::runtime_error(option + ": \"" + path + "\" is not a regular file");
 }
 
