@@ -15,6 +15,7 @@
 #include "runtime/model.h"
 #include "runtime/multi_hooks.h"
 #include "eval/text_windows.h"
+#include "fake_tokenizer.h"
 #include "tiny_model.h"
 #include "runtime/transformer.h"
 
@@ -204,20 +205,8 @@ TEST_CASE("MultiHooks: children see only the points they want, in the order adde
 
 namespace {
 
-class ByteTokenizer : public Tokenizer {  // a byte b -> id b % 90; BOS 95 first when asked
-public:
-    std::vector<int32_t> encode(std::string_view text, bool) const override {
-        std::vector<int32_t> ids;
-        for (unsigned char c : text) ids.push_back(int32_t(c % 90));
-        return ids;
-    }
-    std::string decode(const std::vector<int32_t>&) const override { return {}; }
-    std::string token_bytes(int32_t) const override { return {}; }
-    int32_t vocab_size() const override { return 96; }
-    int32_t bos_id() const override { return 95; }
-    int32_t eos_id() const override { return -1; }
-    bool add_bos() const override { return true; }
-    std::string name() const override { return "bytes"; }
+struct ByteTokenizer : FakeTokenizer {  // a byte b -> id b % 90; BOS 95 first when asked
+    ByteTokenizer() { byte_mod = 90, bos = 95, bos_first = true; }
 };
 
 }  // namespace

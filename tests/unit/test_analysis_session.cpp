@@ -10,6 +10,7 @@
 #include "analysis/analysis_session.h"
 #include "cli/heads_flags.h"
 #include "runtime/model.h"
+#include "fake_tokenizer.h"
 #include "tiny_model.h"
 #include "runtime/transformer.h"
 
@@ -18,20 +19,8 @@ using namespace minigpt::test;
 
 namespace {
 
-class DigitsTokenizer : public Tokenizer {  // id i <-> "<i>"; text encodes to its bytes mod 96
-public:
-    std::vector<int32_t> encode(std::string_view text, bool) const override {
-        std::vector<int32_t> ids;
-        for (unsigned char c : text) ids.push_back(int32_t(c % 96));
-        return ids;
-    }
-    std::string decode(const std::vector<int32_t>&) const override { return {}; }
-    std::string token_bytes(int32_t id) const override { return "<" + std::to_string(id) + ">"; }
-    int32_t vocab_size() const override { return 96; }
-    int32_t bos_id() const override { return -1; }
-    int32_t eos_id() const override { return -1; }
-    bool add_bos() const override { return false; }
-    std::string name() const override { return "digits"; }
+struct DigitsTokenizer : FakeTokenizer {  // id i <-> "<i>"; text encodes to its bytes mod 96
+    DigitsTokenizer() { prefix = "<", suffix = ">"; }
 };
 
 // Greedy decoding of n tokens as generate does it; returns every id.

@@ -13,6 +13,7 @@
 
 #include "runtime/model.h"
 #include "runtime/multi_hooks.h"
+#include "fake_tokenizer.h"
 #include "tiny_model.h"
 #include "analysis/trace.h"
 #include "runtime/transformer.h"
@@ -24,20 +25,12 @@ using namespace minigpt::test;
 namespace {
 
 // Token i is "t<i>", except two awkward ones.
-class FakeTokenizer : public Tokenizer {
-public:
-    std::vector<int32_t> encode(std::string_view, bool) const override { return {}; }
-    std::string decode(const std::vector<int32_t>&) const override { return {}; }
-    std::string token_bytes(int32_t id) const override {
-        if (id == 7) return "\xe2\x82";            // the first two bytes of "€"
-        if (id == 8) return "q\"b\\\n\x01<";       // characters JSON must escape
-        return "t" + std::to_string(id);
+struct AwkwardTokenizer : FakeTokenizer {
+    AwkwardTokenizer() {
+        bos = eos = 95;
+        pieces[7] = "\xe2\x82";            // the first two bytes of "€"
+        pieces[8] = "q\"b\\\n\x01<";       // characters JSON must escape
     }
-    int32_t vocab_size() const override { return 96; }
-    int32_t bos_id() const override { return 95; }
-    int32_t eos_id() const override { return 95; }
-    bool add_bos() const override { return false; }
-    std::string name() const override { return "fake"; }
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -71,7 +64,7 @@ TEST_CASE("trace: JSONL lines are complete, valid and exact; the last layer's lo
     write_tiny_gpt2(mp.path, DType::F32, 14);
     auto model = Model::load(mp.path);
     const int64_t V = model->config().n_vocab, L = model->config().n_layer;
-    FakeTokenizer tok;
+    AwkwardTokenizer tok;
     TempPath out("trace.jsonl");
     TraceOptions opt;
     opt.top_k = 5;
@@ -151,7 +144,7 @@ TEST_CASE("trace: a logit lens out of step with the model is refused; an unwrita
     TempPath mp("trace_model2.gguf");
     write_tiny_gpt2(mp.path, DType::F32, 15);
     auto model = Model::load(mp.path);
-    FakeTokenizer tok;
+    AwkwardTokenizer tok;
     TempPath out("trace2.jsonl");
     TraceOptions opt;
     opt.logit_lens = true;

@@ -16,6 +16,7 @@
 #include "runtime/model.h"
 #include "runtime/multi_hooks.h"
 #include "runtime/transformer.h"
+#include "fake_tokenizer.h"
 #include "tiny_model.h"
 #include "util/json.h"
 #include "util/read_file.h"
@@ -26,16 +27,8 @@ using namespace minigpt::test;
 namespace {
 
 // Token i is "t<i>": the trace needs texts, the test model has no tokenizer.
-class IdTokenizer : public Tokenizer {
-public:
-    std::vector<int32_t> encode(std::string_view, bool) const override { return {}; }
-    std::string decode(const std::vector<int32_t>&) const override { return {}; }
-    std::string token_bytes(int32_t id) const override { return "t" + std::to_string(id); }
-    int32_t vocab_size() const override { return 96; }
-    int32_t bos_id() const override { return 95; }
-    int32_t eos_id() const override { return 95; }
-    bool add_bos() const override { return false; }
-    std::string name() const override { return "ids"; }
+struct IdTokenizer : FakeTokenizer {
+    IdTokenizer() { bos = eos = 95; }
 };
 
 std::vector<Json> trace_lines(const std::string& path) {
