@@ -296,10 +296,11 @@ def load_planned_count(path, pattern):
         return 0
 
 
-def run_unit_tests(exe, timeout):
-    """The doctest binary, under a timeout. Returns (counts, problems)."""
+def run_unit_tests(exe, timeout, args=(), env=None, title="unit tests"):
+    """The doctest binary (with doctest's filter args, extra environment env), under a
+    timeout. Returns (counts, problems)."""
     counts, problems = new_counts(), []
-    print(f"== unit tests ({exe})", flush=True)
+    print(f"== {title} ({exe}{''.join(' ' + a for a in args)})", flush=True)
     if not os.path.isfile(exe):
         problems.append(f"failed: {exe} does not exist (build it: make)")
         counts["failed"] += 1
@@ -307,7 +308,8 @@ def run_unit_tests(exe, timeout):
         return counts, problems
     t0 = time.monotonic()
     try:
-        proc = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, errors="replace", timeout=timeout)
+        proc = subprocess.run([exe, *args], cwd=ROOT, capture_output=True, text=True, errors="replace",
+                              timeout=timeout, env=dict(os.environ, **(env or {})))
         out, err, rc = proc.stdout, proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as e:
         def text(b):
@@ -321,17 +323,19 @@ def run_unit_tests(exe, timeout):
         # A test case that crashes stops doctest, which then reports every case it did not
         # reach as "skipped": those count as failed here (the count of cases that should run
         # comes from --count, which leaves out the ones marked skip in the source).
-        not_run = max(unit_test_count(exe) - n_pass - n_fail, 0)
+        not_run = max(unit_test_count(exe, args) - n_pass - n_fail, 0)
         counts["passed"] += n_pass
         counts["failed"] += n_fail + not_run
-        counts["skipped"] += max(n_skip - not_run, 0)
+        # Cases a filter (args) leaves out are reported as skipped too: not tests of this run.
+        filtered_out = unit_test_count(exe) - unit_test_count(exe, args) if args else 0
+        counts["skipped"] += max(n_skip - not_run - filtered_out, 0)
         if n_fail:
             problems.append(f"failed: {n_fail} unit test case(s) (see the doctest output above)")
         if not_run:
             problems.append(f"failed: {not_run} unit test case(s) never ran: the binary stopped early "
                             f"(exit status {rc}; a crash?), counted as failed")
     if rc is None or not m:
-        n = unit_test_count(exe)
+        n = unit_test_count(exe, args)
         why = f"timed out after {timeout:.0f} s and was killed" if rc is None else f"exited with status {rc} " \
               "without a doctest summary (a crash or a sanitizer abort)"
         counts["failed"] += max(n, 1)
@@ -341,13 +345,28 @@ def run_unit_tests(exe, timeout):
         problems.append(f"failed: unit tests ({exe}) exited with status {rc} although no test case failed")
     if problems:
         print("\n== " + problems[-1], flush=True)
-    print(f"-- unit tests: {summary_line(counts)} ({time.monotonic() - t0:.0f} s)", flush=True)
+    print(f"-- {title}: {summary_line(counts)} ({time.monotonic() - t0:.0f} s)", flush=True)
     return counts, problems
 
 
-def unit_test_count(exe):
+# The kernel and forward tests once more with the AVX2 kernels forced (MINIGPT_ISA,
+# src/kernels/kernels.h): the default run uses AVX-512 where the CPU has it, and
+# users without AVX-512 run the AVX2 forward pass.
+AVX2_UNIT_ARGS = ("--source-file=*test_kernels.cpp,*test_forward.cpp",)
+
+
+def cpu_runs_avx2():
     try:
-        p = subprocess.run([exe, "--count"], capture_output=True, text=True, timeout=60)
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return all(f in flags for f in ("avx2", "fma", "f16c"))
+
+
+def unit_test_count(exe, args=()):
+    try:
+        p = subprocess.run([exe, "--count", *args], capture_output=True, text=True, timeout=60)
         m = re.search(r"unskipped test cases passing the current filters:\s*(\d+)", p.stdout)
         return int(m.group(1)) if m else 0
     except (OSError, subprocess.TimeoutExpired):
@@ -364,6 +383,8 @@ def main(argv=None):
                     help="folders of Python test modules (default tests/python tests/e2e)")
     ap.add_argument("--unit-timeout", type=float, default=None, help=f"seconds (default {UNIT_TIMEOUT})")
     ap.add_argument("--module-timeout", type=float, default=None, help=f"seconds (default {MODULE_TIMEOUT})")
+    ap.add_argument("--isa-rerun", choices=("avx2", "none"), default="avx2",
+                    help="run the kernel and forward unit tests again with MINIGPT_ISA=avx2 (default), or not")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -384,7 +405,18 @@ def main(argv=None):
     total, problems = new_counts(), []
     t0 = time.time()
     try:
-        c, p = run_unit_tests(args.unit_tests or os.path.join(build, "unit_tests"), unit_timeout)
+        unit_exe = args.unit_tests or os.path.join(build, "unit_tests")
+        c, p = run_unit_tests(unit_exe, unit_timeout)
+        add_counts(total, c)
+        problems += p
+        if args.isa_rerun == "avx2" and cpu_runs_avx2():
+            c, p = run_unit_tests(unit_exe, unit_timeout, AVX2_UNIT_ARGS, {"MINIGPT_ISA": "avx2"},
+                                  "unit tests, MINIGPT_ISA=avx2")
+        elif args.isa_rerun == "avx2":
+            print("== unit tests, MINIGPT_ISA=avx2: skipped (this CPU has no AVX2 + FMA + F16C)", flush=True)
+            c, p = dict(new_counts(), skipped=1), []
+        else:
+            c, p = new_counts(), []
         add_counts(total, c)
         problems += p
         suites = args.suites if args.suites is not None else [os.path.join(ROOT, "tests", s) for s in ("python", "e2e")]

@@ -17,6 +17,7 @@
 #include "runtime/model.h"
 #include "runtime/profile.h"
 #include "eval/sampler.h"
+#include "kernels/kernels.h"
 #include "tokenizer/tokenizer.h"
 #include "runtime/transformer.h"
 #include "util/json.h"
@@ -164,8 +165,8 @@ void print_stats(const GenerateOptions& o, uint64_t seed, int64_t n_ctx, const G
     const double decode_s = g.t_total - g.t_first;
     const int64_t n_decoded = g.n_generated > 1 ? g.n_generated - 1 : 0;
     std::fprintf(stderr, "seed: %llu%s\n", (unsigned long long)seed, o.seed_given ? "" : " (from the clock)");
-    std::fprintf(stderr, "threads: %d, context: %lld, batch: %lld\n", o.n_threads, (long long)n_ctx,
-                 (long long)o.n_batch);
+    std::fprintf(stderr, "threads: %d, context: %lld, batch: %lld, kernels: %s\n", o.n_threads, (long long)n_ctx,
+                 (long long)o.n_batch, kernel_isa());
     std::fprintf(stderr, "prompt: %lld tokens, prefill %.2f ms (%.1f tokens/s)\n", (long long)g.n_prompt,
                  g.t_prefill * 1e3, double(g.n_prompt) / g.t_prefill);
     std::fprintf(stderr, "generated: %lld tokens; decode %lld tokens in %.2f ms (%.1f tokens/s)\n",

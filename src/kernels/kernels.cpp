@@ -2,7 +2,9 @@
 // the fallback on CPUs without AVX2), and the matrix-level entry points.
 #include "kernels/kernels.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -175,7 +177,25 @@ const KernelTable* best_table() {
     return &kScalar;
 }
 
-const KernelTable* g_active = nullptr;
+// The table force_kernel_isa() chose, else null (then MINIGPT_ISA's or the best).
+// Atomic: the pool's threads read it while a bench may switch tables between runs.
+std::atomic<const KernelTable*> g_active{nullptr};
+
+const char* isa_name(KernelIsa isa) {
+    return isa == KernelIsa::Avx512 ? "avx512" : isa == KernelIsa::Avx2 ? "avx2" : "scalar";
+}
+
+// The table MINIGPT_ISA names, or the best one when it is unset or empty.
+const KernelTable* initial_table() {
+    const char* env = std::getenv("MINIGPT_ISA");
+    if (!env || !*env) return best_table();
+    const KernelIsa isa = parse_kernel_isa(env, "MINIGPT_ISA");
+    const KernelTable* t = kernels_for(isa);
+    if (!t)
+        throw std::runtime_error(std::string("MINIGPT_ISA=") + env + ": this CPU or build cannot run the " +
+                                 isa_name(isa) + " kernels (unset it to use the best available)");
+    return t;
+}
 
 // Room for a quantized activation vector: on the stack up to kStackCols
 // columns (every GPT-2 size), on the heap beyond.
@@ -254,18 +274,25 @@ const KernelTable* kernels_for(KernelIsa isa) {
     return nullptr;
 }
 
+KernelIsa parse_kernel_isa(const std::string& name, const std::string& what) {
+    for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2, KernelIsa::Scalar})
+        if (name == isa_name(isa)) return isa;
+    throw std::runtime_error(what + "=" + name + ": unknown instruction set (avx512, avx2 or scalar)");
+}
+
 const KernelTable& kernels() {
-    // Initialised on first use; force_kernel_isa() is for single-threaded tests.
-    static const KernelTable* best = best_table();
-    return g_active ? *g_active : *best;
+    // Initialised on first use (MINIGPT_ISA or the best table); a bad MINIGPT_ISA
+    // throws here, and again at the next call.
+    static const KernelTable* initial = initial_table();
+    const KernelTable* forced = g_active.load(std::memory_order_relaxed);
+    return forced ? *forced : *initial;
 }
 
 void force_kernel_isa(KernelIsa isa) {
     const KernelTable* t = kernels_for(isa);
-    if (!t) throw std::runtime_error(std::string("kernels: this CPU or build cannot run the ") +
-                                     (isa == KernelIsa::Avx512 ? "avx512" : isa == KernelIsa::Avx2 ? "avx2" : "scalar") +
+    if (!t) throw std::runtime_error(std::string("kernels: this CPU or build cannot run the ") + isa_name(isa) +
                                      " kernels");
-    g_active = t;
+    g_active.store(t, std::memory_order_relaxed);
 }
 
 const char* kernel_isa() { return kernels().name; }

@@ -17,6 +17,7 @@
 // so prefill and decoding agree bit for bit.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "format/tensor.h"
 
@@ -76,13 +77,21 @@ struct KernelTable {
     void (*layer_norm)(float* out, const float* x, int64_t n, const float* w, const float* b, float eps);
 };
 
-// The kernels in use (best available unless forced), and by instruction set.
+// The kernels in use, and by instruction set. In use: the table force_kernel_isa()
+// chose, else the one the environment variable MINIGPT_ISA names (avx512, avx2 or
+// scalar: e.g. MINIGPT_ISA=avx2 runs and measures the AVX2 kernels on an AVX-512
+// machine), else the best this CPU runs. A MINIGPT_ISA this CPU cannot run, or
+// that names no instruction set, makes kernels() throw saying so.
 const KernelTable& kernels();
 const KernelTable& kernels_scalar();
 // Null when this build or this CPU cannot run the instruction set.
 const KernelTable* kernels_for(KernelIsa isa);
-// Makes `isa` the one kernels() returns (tests); throws if it is unavailable.
+// Makes `isa` the one kernels() returns (tests, bench: between runs, never while
+// a kernel runs); throws if it is unavailable.
 void force_kernel_isa(KernelIsa isa);
+// "avx512" / "avx2" / "scalar" -> the instruction set; anything else throws
+// "WHAT=NAME: unknown instruction set (avx512, avx2 or scalar)".
+KernelIsa parse_kernel_isa(const std::string& name, const std::string& what);
 
 // Name of the instruction set in use ("avx512", "avx2", "scalar").
 const char* kernel_isa();

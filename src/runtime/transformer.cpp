@@ -27,6 +27,7 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
                   : (opt.n_ctx > 0 ? opt.n_ctx : model.config().n_ctx)),
              model.config().head_dim()) {
     if (opt.n_threads < 1) throw std::runtime_error("thread count must be at least 1");
+    kernels();  // chosen here, so that a bad MINIGPT_ISA throws on this thread, not in the pool
     openblas_set_num_threads(opt.n_threads);
     const int64_t d = cfg_.n_embd, B = n_batch_;
     // Activations: (batch, 6 d + n_ff + n_ctx) floats and the logits; every factor is

@@ -191,6 +191,9 @@ class WholeRun(TempDirTest):
         return path
 
     def run_py(self, unit, *extra):
+        # The fake binaries answer once: no second run under MINIGPT_ISA=avx2 unless a test asks for it.
+        if "--isa-rerun" not in extra:
+            extra = ("--isa-rerun", "none", *extra)
         p = subprocess.run([sys.executable, RUN_PY, "--build", self.dir, "--unit-tests", unit, "--suites", self.suite,
                             *extra], capture_output=True, text=True, timeout=120)
         return p.returncode, p.stdout.strip().splitlines()[-1], p.stdout
@@ -225,6 +228,21 @@ class WholeRun(TempDirTest):
         # 148 cases: 146 should run (2 are marked skip in the source), 7 did: 6 passed, 1 + 139 failed.
         self.assertEqual((rc, last), (1, "6 passed, 140 failed, 2 skipped"))
         self.assertIn("139 unit test case(s) never ran", out)
+
+    def test_kernel_and_forward_cases_run_again_under_minigpt_isa_avx2(self):
+        # The second run passes doctest's source-file filter and MINIGPT_ISA=avx2; the cases
+        # the filter leaves out (doctest reports them skipped) are not counted.
+        unit = self.fake_unit_tests(
+            'if [ "$1" = --count ]; then n=10; [ -n "$2" ] && n=3; '
+            'echo "[doctest] unskipped test cases passing the current filters: $n"; exit 0; fi\n'
+            'if [ "$MINIGPT_ISA" = avx2 ] && [ "$1" = "--source-file=*test_kernels.cpp,*test_forward.cpp" ]; then\n'
+            '  printf "[doctest] test cases: 3 | 3 passed | 0 failed | 7 skipped\\n"\n'
+            'else printf "[doctest] test cases: 10 | 10 passed | 0 failed | 0 skipped\\n"; fi\n')
+        rc, last, out = self.run_py(unit, "--isa-rerun", "avx2")
+        avx2 = run.cpu_runs_avx2()
+        self.assertEqual((rc, last), (0, "13 passed, 0 failed, 0 skipped" if avx2 else "10 passed, 0 failed, 1 skipped"))
+        if avx2:
+            self.assertIn("-- unit tests, MINIGPT_ISA=avx2: 3 passed, 0 failed, 0 skipped", out)
 
     def test_hanging_unit_binary_is_killed_and_named(self):
         unit = self.fake_unit_tests(

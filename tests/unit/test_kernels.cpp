@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -100,6 +101,21 @@ float abs_dot(const Matrix& w, int64_t r, const float* x) {
 }
 
 }  // namespace
+
+TEST_CASE("kernels: MINIGPT_ISA picks the kernels in use (run.py runs the kernel and forward tests again under MINIGPT_ISA=avx2)") {
+    const char* env = std::getenv("MINIGPT_ISA");
+    if (env && *env) {
+        // The forced table, not the best one: the second run really exercises AVX2.
+        CHECK(std::string(kernel_isa()) == env);
+        MESSAGE("MINIGPT_ISA=" << std::string(env) << ": kernels in use " << std::string(kernel_isa()));
+    }
+    CHECK(parse_kernel_isa("avx512", "MINIGPT_ISA") == KernelIsa::Avx512);
+    CHECK(parse_kernel_isa("avx2", "MINIGPT_ISA") == KernelIsa::Avx2);
+    CHECK(parse_kernel_isa("scalar", "MINIGPT_ISA") == KernelIsa::Scalar);
+    CHECK_THROWS_WITH(parse_kernel_isa("AVX2", "MINIGPT_ISA"),
+                      "MINIGPT_ISA=AVX2: unknown instruction set (avx512, avx2 or scalar)");
+    CHECK_THROWS_WITH(parse_kernel_isa("", "MINIGPT_ISA"), "MINIGPT_ISA=: unknown instruction set (avx512, avx2 or scalar)");
+}
 
 TEST_CASE("kernels: f32 and f16 GEMV equal the scalar loop (all row/column remainders)") {
     for_each_isa([](const KernelTable& kt) {
