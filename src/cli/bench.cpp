@@ -14,6 +14,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <cstdlib>
 #include <vector>
@@ -193,13 +195,66 @@ ExternalResult run_json_script(const std::string& cmd, Json* report) {
 
 }  // namespace
 
-std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
-                                                         const std::vector<std::string>& variants,
-                                                         int64_t n_tokens, int n_threads, int runs) {
+namespace {
+// This binary's path (the bench runs it as a child).
+std::string self_path() {
     char self[4096];
     const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0) throw std::runtime_error("bench: cannot find this binary (/proc/self/exe)");
-    self[n] = 0;
+    return std::string(self, size_t(n));
+}
+}  // namespace
+
+namespace {
+double thread_cpu_s() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+// User + system seconds of the children waited for so far.
+double children_cpu_s() {
+    rusage ru{};
+    ::getrusage(RUSAGE_CHILDREN, &ru);
+    return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+}  // namespace
+
+TokenizeCommandBench bench_tokenize_command(const Tokenizer& tok, const std::string& text, const std::string& vocab,
+                                            const std::string& merges, const std::string& text_path, int runs) {
+    const std::string base = shell_quote(self_path()) + " tokenize --vocab " + shell_quote(vocab) + " --merges " +
+                             shell_quote(merges);
+    const std::string whole = base + " -f " + shell_quote(text_path) + " >/dev/null";
+    const std::string word = base + " -p hello >/dev/null";
+    const double mb = double(text.size()) / 1e6;
+    std::vector<double> enc, enc_cpu, proc, proc_cpu;
+    std::string out;
+    // Wall and CPU seconds of one child command.
+    auto child = [&](const std::string& cmd, double* cpu) {
+        const double t0 = now_s(), c0 = children_cpu_s();
+        if (run_command(cmd, &out) != 0) throw std::runtime_error("bench: `" + cmd + "` failed: " + last_line(out));
+        *cpu = children_cpu_s() - c0;
+        return now_s() - t0;
+    };
+    for (int r = -1; r < runs; ++r) {  // round -1 is the warm-up
+        const double t0 = now_s(), c0 = thread_cpu_s();
+        const size_t n = tok.encode(text).size();
+        const double t_enc = now_s() - t0, c_enc = thread_cpu_s() - c0;
+        double c_whole = 0, c_word = 0;
+        const double t_whole = child(whole, &c_whole);
+        const double t_word = child(word, &c_word);
+        if (r < 0 || (n == 0 && !text.empty())) continue;
+        enc.push_back(mb / t_enc);
+        enc_cpu.push_back(mb / c_enc);
+        if (t_whole > t_word) proc.push_back(mb / (t_whole - t_word));
+        if (c_whole > c_word) proc_cpu.push_back(mb / (c_whole - c_word));
+    }
+    return {Stats::of(enc), Stats::of(proc), Stats::of(enc_cpu), Stats::of(proc_cpu)};
+}
+
+std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
+                                                         const std::vector<std::string>& variants,
+                                                         int64_t n_tokens, int n_threads, int runs) {
+    const std::string self = self_path();
     char dir_template[] = "/tmp/minigpt-bench-XXXXXX";
     const char* dir = ::mkdtemp(dir_template);
     if (!dir) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");

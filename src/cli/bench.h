@@ -59,6 +59,18 @@ ExternalResult bench_llama_native(const std::string& llama_bench, const std::str
 
 // Encoding speed in MB/s (UTF-8 bytes / 1e6 / s), median of `runs` after a warm-up.
 Stats bench_tokenizer(const Tokenizer& tok, const std::string& text, int runs);
+// The in-process encoder against the whole `minigpt tokenize --vocab V --merges M -f TEXT
+// > /dev/null` process (this binary, run as a child) on the same text, interleaved round
+// by round: each round encodes `text` in this process, then runs the command on the file
+// and on one word (which loads the same tokenizer); the process figure is TEXT's MB over
+// the time beyond the one-word run's. Wall-clock MB/s, and MB per CPU second (user +
+// system, of this thread or of the children), which a loaded machine disturbs less.
+struct TokenizeCommandBench {
+    Stats encoder, process;          // MB/s, wall clock
+    Stats encoder_cpu, process_cpu;  // MB per CPU second
+};
+TokenizeCommandBench bench_tokenize_command(const Tokenizer& tok, const std::string& text, const std::string& vocab,
+                                            const std::string& merges, const std::string& text_path, int runs);
 // tiktoken's (npm) single-thread GPT-2 encoding speed, from scripts/bench_tiktoken.mjs.
 ExternalResult bench_tiktoken(const std::string& scripts_dir, const std::string& text_path, int runs);
 

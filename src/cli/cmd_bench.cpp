@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/bench.h"
 #include "cli/commands.h"
+#include "kernels/kernels.h"
 #include "tokenizer/gpt2_files.h"
 #include "util/memory_usage.h"
 #include "runtime/model.h"
@@ -161,7 +162,7 @@ class ModelBench {
 public:
     ModelBench(const std::string& path, const BenchOptions& o, Report& report, std::string& llama_note)
         : path_(path), o_(o), report_(report), llama_note_(llama_note), model_(Model::load(path)),
-          llama_ok_(o.with_llama) {
+          llama_ok_(o.with_llama), avx2_(kernels_for(KernelIsa::Avx2) != nullptr) {
         type_ = dtype_name(model_->weights().layers[0].attn_qkv.type);
         name_ = model_->gguf().get_string("general.name", path);
     }
@@ -173,7 +174,8 @@ public:
                 if (p > c.n_ctx) continue;
                 const std::string test = "pp" + std::to_string(p);
                 const Stats s = ours([&] { return bench_prefill(*model_, p, int(t), o_.runs); });
-                row(test, t, s, theirs(test, int(t)), 0, 0, 0);
+                const Stats a = avx2([&] { return bench_prefill(*model_, p, int(t), o_.runs); });
+                row(test, t, s, a, theirs(test, int(t)), 0, 0, 0);
             }
             if (o_.n_gen > 0 && o_.n_gen <= c.n_ctx) decode_row(t);
         }
@@ -194,6 +196,25 @@ private:
         reset_peak_resident();
         const Stats s = Stats::of(measure());
         peak_ = std::max(peak_, peak_resident_bytes());
+        return s;
+    }
+
+    // The same test with the AVX2 kernels forced (what MINIGPT_ISA=avx2 runs), when
+    // the kernels in use are another table: the figure users without AVX-512 get.
+    // Empty (median 0) when the CPU has no AVX2 or AVX2 is already in use.
+    template <class F>
+    Stats avx2(F&& measure) {
+        const KernelIsa before = kernels().isa;
+        if (!avx2_ || before == KernelIsa::Avx2) return Stats{};
+        force_kernel_isa(KernelIsa::Avx2);
+        Stats s;
+        try {
+            s = ours(measure);
+        } catch (...) {
+            force_kernel_isa(before);
+            throw;
+        }
+        force_kernel_isa(before);
         return s;
     }
 
@@ -219,22 +240,30 @@ private:
         // the pair, the higher one is the roofline (the conservative choice).
         const double bw_before = measure_read_bandwidth(int(t));
         const Stats s = ours([&] { return bench_decode(*model_, o_.n_gen, int(t), o_.runs); });
+        const Stats a = avx2([&] { return bench_decode(*model_, o_.n_gen, int(t), o_.runs); });
         const ExternalResult l = theirs(test, int(t));
         const double bw = std::max(bw_before, measure_read_bandwidth(int(t)));
         // Average bytes per token over the positions decoded.
-        row(test, t, s, l, bw, decode_bytes_per_token(*model_, o_.n_gen / 2),
+        row(test, t, s, a, l, bw, decode_bytes_per_token(*model_, o_.n_gen / 2),
             decode_bytes_per_token(*model_, o_.n_gen / 2, 2.0));
     }
 
-    void row(const std::string& test, int64_t t, const Stats& s, const ExternalResult& l, double bw, double bytes,
-             double bytes_llama) {
+    // "median (min–max)" of the AVX2 run, "= minigpt" when AVX2 is the table in use.
+    std::string avx2_cell(const Stats& a) const {
+        if (a.median > 0) return fmt("%.1f", a.median) + " (" + range(a) + ")";
+        return avx2_ ? "= minigpt" : "no AVX2";
+    }
+
+    void row(const std::string& test, int64_t t, const Stats& s, const Stats& a, const ExternalResult& l, double bw,
+             double bytes, double bytes_llama) {
         std::string line = "| " + name_ + " | " + type_ + " | " + test + " | " + std::to_string(t) + " | " +
-                           fmt("%.1f", s.median) + " | " + range(s) + " | ";
+                           fmt("%.1f", s.median) + " | " + range(s) + " | " + avx2_cell(a) + " | ";
         line += l.ok ? fmt("%.1f", l.tok_s.median) + " | " + range(l.tok_s) + " | " +
                            fmt("%.2f×", s.median / l.tok_s.median) + " | "
                      : " |  |  | ";
         if (bw > 0) {
             line += fmt("%.1f", bw / 1e9) + " | " + fmt("%.0f %%", 100 * s.median * bytes / bw);
+            line += a.median > 0 ? fmt(" / %.0f %%", 100 * a.median * bytes / bw) : std::string(" / —");
             if (l.ok) line += " / " + fmt("%.0f %%", 100 * l.tok_s.median * bytes_llama / bw);
             line += " |\n";
         } else {
@@ -250,6 +279,7 @@ private:
     std::unique_ptr<Model> model_;
     std::string type_, name_;
     bool llama_ok_;
+    bool avx2_;  // this CPU runs the AVX2 kernels
     uint64_t peak_ = 0;
 };
 
@@ -301,6 +331,19 @@ void bench_tokenizers(Report& report, const BenchOptions& o, const TokenizerSpec
                fmt("%.2f", double(text.size()) / 1e6) + " MB) | " + fmt("%.1f", ours.median) + " | " +
                (tt.ok ? fmt("%.1f", tt.tok_s.median) + " | " + fmt("%.1f×", ours.median / tt.tok_s.median) : " | ") +
                " |\n");
+    // The same text through the whole `minigpt tokenize -f TEXT > /dev/null` process,
+    // less a one-word run (the tokenizer's loading): reading, encoding and writing ids,
+    // interleaved round by round with the in-process encoder.
+    const TokenizeCommandBench c = bench_tokenize_command(*tok, text, o.tokenizer_dir + "/vocab.json",
+                                                          o.tokenizer_dir + "/merges.txt", o.text, 5);
+    report.out("\n| GPT-2 BPE, " + o.text + " | in-process encoder | `minigpt tokenize -f` process, less a one-word run "
+               "| encoder / process |\n|---|---|---|---|\n");
+    report.out("| MB/s, wall clock | " + fmt("%.1f", c.encoder.median) + " (" + range(c.encoder) + ") | " +
+               fmt("%.1f", c.process.median) + " (" + range(c.process) + ") | " +
+               fmt("%.2f×", c.encoder.median / c.process.median) + " |\n");
+    report.out("| MB per CPU second | " + fmt("%.1f", c.encoder_cpu.median) + " (" + range(c.encoder_cpu) + ") | " +
+               fmt("%.1f", c.process_cpu.median) + " (" + range(c.process_cpu) + ") | " +
+               fmt("%.2f×", c.encoder_cpu.median / c.process_cpu.median) + " |\n");
 }
 
 }  // namespace
@@ -315,8 +358,9 @@ int cmd_bench(int argc, char** argv) {
 
     Report report;
     report.out("Machine: " + machine_description() + "\n\n");
-    report.out("| model | type | test | threads | minigpt tok/s | range | llama.cpp tok/s | range | ratio | read GB/s | "
-               "% of roofline (minigpt / llama.cpp) |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    report.out("| model | type | test | threads | minigpt tok/s | range | minigpt AVX2 tok/s (range) | llama.cpp tok/s | "
+               "range | ratio | read GB/s | % of roofline (minigpt / AVX2 / llama.cpp) |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::string llama_note = o.with_llama ? "" : "llama.cpp: not run (--no-llama)";
     std::string memory =
         "| type | file MiB | KV cache MiB (ctx 512) | peak RSS MiB | limit (file + KV + 64 MiB) |\n|---|---|---|---|---|\n";

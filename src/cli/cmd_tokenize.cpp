@@ -1,18 +1,71 @@
 // minigpt tokenize: text -> token ids with a model's tokenizer (from a GGUF
 // file, or from vocab.json + merges.txt), like llama.cpp's llama-tokenize.
+#include <cerrno>
+#include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <cxxopts.hpp>
+#include <stdexcept>
 #include <string>
+#include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "format/mapped_file.h"
 #include "tokenizer/gpt2_files.h"
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
 #include "util/json.h"
 
 namespace minigpt::cli {
+
+namespace {
+
+// Standard output through one 64 KiB buffer, written with write(2) each time it
+// fills: the ids of a long text stream out as they are formatted, with no output
+// string that grows (and is copied and page-faulted) with the text.
+class OutWriter {
+public:
+    OutWriter() = default;
+    OutWriter(const OutWriter&) = delete;
+    OutWriter& operator=(const OutWriter&) = delete;
+    void id(int32_t v) {
+        if (kSize - used_ < 16) flush();
+        used_ = size_t(std::to_chars(buf_ + used_, buf_ + kSize, v).ptr - buf_);
+    }
+    void put(char c) {
+        if (used_ == kSize) flush();
+        buf_[used_++] = c;
+    }
+    void put(const std::string& s) {
+        if (s.size() > kSize - used_) flush();
+        if (s.size() > kSize) return write_all(s.data(), s.size());
+        std::memcpy(buf_ + used_, s.data(), s.size());
+        used_ += s.size();
+    }
+    void flush() {
+        write_all(buf_, used_);
+        used_ = 0;
+    }
+
+private:
+    static void write_all(const char* p, size_t n) {
+        while (n > 0) {
+            const ssize_t w = ::write(STDOUT_FILENO, p, n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) throw std::runtime_error(std::string("standard output: cannot write: ") + std::strerror(errno));
+            p += w, n -= size_t(w);
+        }
+    }
+    static constexpr size_t kSize = 1 << 16;
+    char buf_[kSize];
+    size_t used_ = 0;
+};
+
+}  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
     cxxopts::Options opts =
@@ -53,26 +106,50 @@ int cmd_tokenize(int argc, char** argv) {
     }
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(spec);
 
-    const std::string text = r.count("prompt") ? r["prompt"].as<std::string>()
-                             : read_input(r.count("file") ? r["file"].as<std::string>() : "-", "-f/--file");
-    std::vector<int32_t> ids;
-    if (tok->add_bos() && tok->bos_id() >= 0 && !r.count("no-bos")) ids.push_back(tok->bos_id());
+    std::string owned;
+    std::unique_ptr<MappedFile> mapped;
+    std::string_view text;
+    if (r.count("prompt")) {
+        text = owned = r["prompt"].as<std::string>();
+    } else {
+        const std::string path = r.count("file") ? r["file"].as<std::string>() : "-";
+        struct stat st {};
+        if (path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            // A file is encoded where it lies in the page cache, never copied.
+            mapped = std::make_unique<MappedFile>(path);
+            text = std::string_view(reinterpret_cast<const char*>(mapped->data()), size_t(mapped->size()));
+        } else {
+            text = owned = read_input(path, "-f/--file");  // stdin, an empty file, or the error that names it
+        }
+    }
+    const bool bos = tok->add_bos() && tok->bos_id() >= 0 && !r.count("no-bos");
     const std::vector<int32_t> body = tok->encode(text, r.count("special") > 0);
-    ids.insert(ids.end(), body.begin(), body.end());
 
-    std::string out;
+    OutWriter out;  // BOS, then the text's ids, formatted straight into the buffer
+    auto each_id = [&](auto&& f) {
+        if (bos) f(tok->bos_id());
+        for (int32_t id : body) f(id);
+    };
     if (r.count("pieces")) {
-        for (int32_t id : ids) {
+        each_id([&](int32_t id) {
             // Control tokens (SentencePiece's <s>) decode to nothing: show their name instead.
             std::string piece = tok->token_bytes(id);
             if (piece.empty() && size_t(id) < spec.tokens.size()) piece = spec.tokens[size_t(id)];
-            out += std::to_string(id) + "\t" + json_quote(piece) + "\n";
-        }
+            out.id(id);
+            out.put('\t');
+            out.put(json_quote(piece));
+            out.put('\n');
+        });
     } else {
-        for (size_t i = 0; i < ids.size(); ++i) out += (i ? " " : "") + std::to_string(ids[i]);
-        out += "\n";
+        bool first = true;
+        each_id([&](int32_t id) {
+            if (!first) out.put(' ');
+            first = false;
+            out.id(id);
+        });
+        out.put('\n');
     }
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    out.flush();
     return 0;
 }
 

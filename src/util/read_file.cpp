@@ -24,12 +24,22 @@ std::string read_all(int fd, const std::string& name, const std::string& option)
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
         try {
-            out.reserve(size_t(st.st_size));
+            out.resize(size_t(st.st_size));
         } catch (const std::bad_alloc&) {  // a huge (or sparse) file: say so rather than std::bad_alloc
             fail(name, std::to_string(st.st_size) + " bytes do not fit in memory", option);
         }
+        // A regular file is read straight into the string, not through a buffer.
+        size_t got = 0;
+        while (got < out.size()) {
+            const ssize_t n = ::read(fd, &out[got], out.size() - got);
+            if (n > 0) got += size_t(n);
+            else if (n == 0) break;  // it shrank since fstat
+            else if (errno != EINTR) fail(name, std::strerror(errno), option);
+        }
+        out.resize(got);
+        if (got < size_t(st.st_size)) return out;
     }
-    char buf[1 << 16];
+    char buf[1 << 16];  // a pipe, a terminal, or a file that grew since fstat
     for (;;) {
         const ssize_t n = ::read(fd, buf, sizeof buf);
         if (n > 0) {
