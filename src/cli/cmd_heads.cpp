@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/dispatch.h"
 
 namespace minigpt::cli {
 
@@ -51,24 +52,8 @@ void usage(FILE* out) {
 }  // namespace
 
 int cmd_heads(int argc, char** argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    const std::string sub = argv[1];
-    if (sub == "-h" || sub == "--help" || sub == "help") {
-        usage(stdout);
-        return 0;
-    }
-    for (const Sub& s : kSubs) {
-        if (sub != s.name) continue;
-        std::string prog = std::string(argv[0]) + " " + s.name;
-        argv[1] = prog.data();
-        return s.run(argc - 1, argv + 1);
-    }
-    std::fprintf(stderr, "minigpt heads: unknown subcommand \"%s\"\n", sub.c_str());
-    usage(stderr);
-    return 2;
+    return dispatch(argc, argv, argv[0], "subcommand", kSubs, usage,
+                    [](const Sub& s, int n, char** args) { return s.run(n, args); });
 }
 
 }  // namespace minigpt::cli

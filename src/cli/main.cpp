@@ -8,6 +8,7 @@
 #include <cxxopts.hpp>
 
 #include "cli/commands.h"
+#include "cli/dispatch.h"
 
 namespace minigpt::cli {
 
@@ -30,30 +31,18 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    const std::string cmd = argv[1];
-    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-        usage(stdout);
-        return 0;
-    }
-    for (const auto& c : minigpt::cli::command_registry()) {
-        if (cmd != c.name) continue;
-        std::string prog = std::string("minigpt ") + c.name;
-        argv[1] = prog.data();
-        try {
-            return c.run(argc - 1, argv + 1);
-        } catch (const cxxopts::exceptions::exception& e) {
-            std::fprintf(stderr, "minigpt %s: %s (see minigpt %s --help)\n", c.name, e.what(), c.name);
-            return 2;
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "minigpt %s: error: %s\n", c.name, e.what());
-            return 1;
-        }
-    }
-    std::fprintf(stderr, "minigpt: unknown command \"%s\"\n", cmd.c_str());
-    usage(stderr);
-    return 2;
+    using minigpt::cli::Command;
+    return minigpt::cli::dispatch(argc, argv, "minigpt", "command", minigpt::cli::command_registry(), usage,
+                                  [](const Command& c, int n, char** args) {
+                                      try {
+                                          return c.run(n, args);
+                                      } catch (const cxxopts::exceptions::exception& e) {
+                                          std::fprintf(stderr, "minigpt %s: %s (see minigpt %s --help)\n", c.name,
+                                                       e.what(), c.name);
+                                          return 2;
+                                      } catch (const std::exception& e) {
+                                          std::fprintf(stderr, "minigpt %s: error: %s\n", c.name, e.what());
+                                          return 1;
+                                      }
+                                  });
 }
