@@ -51,8 +51,7 @@ int count_lines(const std::string& path) {
 
 TEST_CASE("analysis session: ablation, attention export and trace together, as generate drives them") {
     TempPath mp("session_model.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 31);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 31);
     DigitsTokenizer tok;
     TempPath attn("session_attn.bin"), trace("session_trace.jsonl"), mean_text("session_mean.txt");
     {
@@ -97,8 +96,7 @@ TEST_CASE("analysis session: ablation, attention export and trace together, as g
 
 TEST_CASE("analysis session: nothing requested leaves the decoding path and the disk untouched") {
     TempPath mp("session_model2.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 32);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 32);
     DigitsTokenizer tok;
     AnalysisOptions none;
     CHECK_FALSE(none.any());

@@ -46,8 +46,7 @@ int64_t file_size(const std::string& path) {
 
 TEST_CASE("attention export: file rows equal the forward pass's patterns (prompt in batches, then decoding)") {
     TempPath mp("attn_model.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 12);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 12);
     const Config& c = model->config();
     std::vector<int32_t> ids;
     std::mt19937 rng(3);
@@ -103,8 +102,7 @@ TEST_CASE("attention export: file rows equal the forward pass's patterns (prompt
 
 TEST_CASE("attention export: misuse and damaged files are refused; no file is left after a failure") {
     TempPath mp("attn_model2.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 13);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 13);
     const std::vector<int32_t> ids = {1, 2, 3, 4, 5, 6};
     TempPath out("attn_bad.bin");
     {

@@ -79,8 +79,7 @@ TEST_CASE("dla: components sum to the model's logit for f32, f16, q8_0, tied and
 
 TEST_CASE("dla: --contrast sums to the logit difference; the two single-token results subtract to it") {
     TempPath path("dla_contrast.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 11);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 11);
     const auto ids = some_ids(12, 4);
     DlaCapture cap(model->config());
     const auto logits = run(*model, ids, cap);
@@ -103,8 +102,7 @@ TEST_CASE("dla: --contrast sums to the logit difference; the two single-token re
 
 TEST_CASE("dla: each head's contribution equals its write vector read through the frozen LayerNorm") {
     TempPath path("dla_heads.gguf");
-    write_tiny_gpt2(path.path, DType::F16, 13);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F16, 13);
     const Config& c = model->config();
     const Weights& w = model->weights();
     const auto ids = some_ids(9, 5);
@@ -144,8 +142,7 @@ TEST_CASE("dla: each head's contribution equals its write vector read through th
 
 TEST_CASE("dla: a prefill split into batches captures the same last position; a prefix attributes an earlier one") {
     TempPath path("dla_batches.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 17);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 17);
     const auto ids = some_ids(25, 6);
     DlaCapture whole(model->config()), split(model->config());
     run(*model, ids, whole);
@@ -171,8 +168,7 @@ TEST_CASE("dla: top_heads orders by |contribution|; bad token ids are refused") 
     CHECK(r.top_heads(3) == std::vector<int64_t>{1, 2, 0});
     CHECK(r.top_heads(10).size() == 4);
     TempPath path("dla_bad.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 19);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 19);
     DlaCapture cap(model->config());
     CHECK_THROWS_WITH(direct_logit_attribution(*model, cap, 1, DlaTarget{1, -1}), doctest::Contains("no forward pass"));
     run(*model, some_ids(4, 1), cap);

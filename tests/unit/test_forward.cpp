@@ -30,8 +30,7 @@ TEST_CASE("forward: KV-cache decoding equals full prefill and fresh recompute at
         const std::string type_name = dtype_name(type);
         CAPTURE(type_name);
         TempPath p(std::string("kv_") + dtype_name(type) + ".gguf");
-        write_tiny_gpt2(p.path, type, 3);
-        auto model = Model::load(p.path);
+        auto model = load_tiny_gpt2(p.path, type, 3);
         const int64_t V = model->config().n_vocab, n = 40;
         const auto ids = random_ids(n, V, 11);
 
@@ -61,8 +60,7 @@ TEST_CASE("forward: KV-cache decoding equals full prefill and fresh recompute at
 
 TEST_CASE("forward: prefill split into small batches equals one batch; threads do not change results") {
     TempPath p("batches.gguf");
-    write_tiny_gpt2(p.path, DType::F16, 4);
-    auto model = Model::load(p.path);
+    auto model = load_tiny_gpt2(p.path, DType::F16, 4);
     const int64_t V = model->config().n_vocab, n = 50;
     const auto ids = random_ids(n, V, 5);
     TransformerOptions one;
@@ -86,8 +84,7 @@ TEST_CASE("forward: prefill split into small batches equals one batch; threads d
 
 TEST_CASE("forward: context overflow and bad ids are refused before any work") {
     TempPath p("ctx.gguf");
-    write_tiny_gpt2(p.path, DType::F32, 4);
-    auto model = Model::load(p.path);
+    auto model = load_tiny_gpt2(p.path, DType::F32, 4);
     TransformerOptions o;
     o.n_ctx = 8;
     Transformer t(*model, o);
@@ -131,8 +128,7 @@ struct Recorder : ForwardHooks {
 
 TEST_CASE("hooks: every point fires with the documented shape; patterns are causal distributions") {
     TempPath p("hooks.gguf");
-    write_tiny_gpt2(p.path, DType::F32, 8);
-    auto model = Model::load(p.path);
+    auto model = load_tiny_gpt2(p.path, DType::F32, 8);
     const auto ids = random_ids(10, 96, 9);
     Recorder rec(~0u);
     Transformer t(*model, TransformerOptions{});
@@ -156,8 +152,7 @@ TEST_CASE("hooks: every point fires with the documented shape; patterns are caus
 
 TEST_CASE("hooks: an intervention on hook_z changes the logits; none leaves them bit-identical") {
     TempPath p("ablate.gguf");
-    write_tiny_gpt2(p.path, DType::F32, 8);
-    auto model = Model::load(p.path);
+    auto model = load_tiny_gpt2(p.path, DType::F32, 8);
     const auto ids = random_ids(12, 96, 10);
     Transformer plain(*model, TransformerOptions{});
     const float* l0 = plain.forward(ids.data(), 12);

@@ -41,8 +41,7 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> pair_of_sequences(int64_t 
 
 TEST_CASE("patching: every head of every layer patched gives back the clean metric exactly; none gives the corrupted") {
     TempPath path("patch_self.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 23);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 23);
     const Config& c = model->config();
     const auto [clean, corrupt] = pair_of_sequences(14, 8);
     for (const PatchMetric metric : {PatchMetric{7, -1}, PatchMetric{7, 50}}) {
@@ -67,8 +66,7 @@ TEST_CASE("patching: every head of every layer patched gives back the clean metr
 
 TEST_CASE("patching: per-position runs reuse the corrupted cache and agree with fresh runs") {
     TempPath path("patch_pos.gguf");
-    write_tiny_gpt2(path.path, DType::F16, 29);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F16, 29);
     const Config& c = model->config();
     const auto [clean, corrupt] = pair_of_sequences(9, 9);
     PatchingOptions opt;
@@ -104,8 +102,7 @@ TEST_CASE("patching: per-position runs reuse the corrupted cache and agree with 
 
 TEST_CASE("patching: a list of heads patches only those; the others are NaN") {
     TempPath path("patch_subset.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 37);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 37);
     const auto [clean, corrupt] = pair_of_sequences(8, 10);
     PatchingOptions all, some;
     all.per_position = some.per_position = true;
@@ -131,8 +128,7 @@ TEST_CASE("patching: the metric is log p(answer) or a logit difference") {
 
 TEST_CASE("patching: lengths, ids and equal metrics are refused") {
     TempPath path("patch_bad.gguf");
-    write_tiny_gpt2(path.path, DType::F32, 31);
-    auto model = Model::load(path.path);
+    auto model = load_tiny_gpt2(path.path, DType::F32, 31);
     const auto ids = some_ids(6, 1);
     const std::vector<int32_t> shorter(ids.begin(), ids.end() - 1);
     CHECK_THROWS_WITH(run_patching(*model, ids, shorter, PatchMetric{1, -1}, {}), doctest::Contains("differ in length (6 and 5 tokens)"));

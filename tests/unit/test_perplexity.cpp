@@ -140,8 +140,7 @@ TEST_CASE("compute_perplexity on known logits: NLLs, BOS substitution, first_log
 
 TEST_CASE("transformer_evaluator: split prefill gives the full forward's logits") {
     test::TempPath path("ppl_model.gguf");
-    test::write_tiny_gpt2(path.path, DType::F32, 9);
-    auto model = Model::load(path.path);
+    auto model = test::load_tiny_gpt2(path.path, DType::F32, 9);
     const int64_t V = model->config().n_vocab, n = 32;
     std::mt19937 rng(1);
     std::vector<int32_t> tokens(size_t(n * 3));

@@ -61,8 +61,7 @@ TEST_CASE("trace: summarize_distribution gives exact log-probability, entropy an
 
 TEST_CASE("trace: JSONL lines are complete, valid and exact; the last layer's logit lens is the model's prediction") {
     TempPath mp("trace_model.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 14);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 14);
     const int64_t V = model->config().n_vocab, L = model->config().n_layer;
     AwkwardTokenizer tok;
     TempPath out("trace.jsonl");
@@ -142,8 +141,7 @@ TEST_CASE("trace: JSONL lines are complete, valid and exact; the last layer's lo
 
 TEST_CASE("trace: a logit lens out of step with the model is refused; an unwritable path is named") {
     TempPath mp("trace_model2.gguf");
-    write_tiny_gpt2(mp.path, DType::F32, 15);
-    auto model = Model::load(mp.path);
+    auto model = load_tiny_gpt2(mp.path, DType::F32, 15);
     AwkwardTokenizer tok;
     TempPath out("trace2.jsonl");
     TraceOptions opt;

@@ -46,8 +46,7 @@ std::vector<Json> trace_lines(const std::string& path) {
 
 TEST_CASE("trace --dla: top heads per step equal a prefill's attribution of the chosen token") {
     TempPath model_path("trace_dla.gguf"), trace_path("trace_dla.jsonl");
-    write_tiny_gpt2(model_path.path, DType::F32, 41);
-    auto model = Model::load(model_path.path);
+    auto model = load_tiny_gpt2(model_path.path, DType::F32, 41);
     const Config& c = model->config();
     IdTokenizer tok;
     TraceOptions opt;
@@ -101,8 +100,7 @@ TEST_CASE("trace --dla: top heads per step equal a prefill's attribution of the 
 
 TEST_CASE("trace: no dla member without the option; a step at the wrong position is refused") {
     TempPath model_path("trace_nodla.gguf"), trace_path("trace_nodla.jsonl");
-    write_tiny_gpt2(model_path.path, DType::F32, 43);
-    auto model = Model::load(model_path.path);
+    auto model = load_tiny_gpt2(model_path.path, DType::F32, 43);
     IdTokenizer tok;
     const std::vector<int32_t> ids = {3, 17, 40};
     {

@@ -1,7 +1,8 @@
-// Builds small random GPT-2 GGUF files for the unit tests, with the C++ writer.
+// Builds small random GPT-2 GGUF files for the unit tests, with the C++ writer, and loads them.
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 
 #include "format/f16.h"
 #include "format/gguf_writer.h"
+#include "runtime/model.h"
 
 namespace minigpt::test {
 
@@ -107,6 +109,13 @@ inline void write_tiny_gpt2(const std::string& path, DType wtype = DType::F32, u
     TinyModelData m;
     build_tiny_gpt2(m, s, wtype, seed);
     m.writer.write(path);
+}
+
+// write_tiny_gpt2 and the model loaded from the file (a TempPath's, usually).
+inline std::unique_ptr<Model> load_tiny_gpt2(const std::string& path, DType wtype = DType::F32, uint32_t seed = 1,
+                                             const TinyShape& s = TinyShape{}) {
+    write_tiny_gpt2(path, wtype, seed, s);
+    return Model::load(path);
 }
 
 }  // namespace minigpt::test
