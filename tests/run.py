@@ -25,6 +25,9 @@ How tests are counted (each test exactly once):
     cases a crash kept from running (doctest calls them skipped) count as failed.
 Errors are part of "failed" on the last line (the line before it splits them).
 
+The Python test modules run side by side, one per core (--jobs N; each module in a
+process of its own, its output printed whole when it ends, the slowest started first).
+
 Every suite runs under a timeout (the unit-test binary as a whole, each Python
 test module in a process of its own): a suite that hangs is killed, named, and
 every test of it that had not reported counts as failed.
@@ -37,6 +40,7 @@ Environment given to the Python suites:
                     helpers cache their tiny models there), removed at the end
 """
 import argparse
+import concurrent.futures
 import glob
 import json
 import os
@@ -57,6 +61,10 @@ KINDS = ("passed", "failed", "errors", "skipped")
 # Measured on the shared 2-core machine (Debian 12, AMD EPYC VM) with a load average of ~17
 # from other builds: unit tests 7 s, the slowest module (e2e/test_llama_interop.py) 687 s,
 # every other module under 2 minutes. The sanitized build is several times slower, hence the factor.
+# Modules that take longest, started first when modules run side by side (--jobs): seconds
+# measured in one `make test` on the 2-core machine at load ~7; the others took under 40 s.
+SLOW_MODULES = {"e2e/test_llama_interop.py": 341, "e2e/test_convert_interop.py": 101, "e2e/test_core.py": 46,
+                "e2e/test_convert_sources.py": 44}
 UNIT_TIMEOUT = 600
 MODULE_TIMEOUT = 1800
 SANITIZED_FACTOR = 3
@@ -289,6 +297,36 @@ def run_module(path, timeout, pattern=None, label=None, output=None):
     return counts, problems
 
 
+def run_modules(paths, timeout, pattern, jobs):
+    """Runs the modules `jobs` at a time, the slowest known ones first, and yields each
+    one's (counts, problems). Each module's output is held in a file and printed whole
+    when it ends, so the outputs of modules running side by side do not interleave."""
+    if jobs <= 1:
+        for path in paths:
+            yield run_module(path, timeout, pattern)
+        return
+    order = sorted(paths, key=lambda p: -SLOW_MODULES.get(os.path.relpath(p, os.path.join(ROOT, "tests")), 0))
+
+    def one(path):
+        t0 = time.monotonic()
+        with tempfile.TemporaryFile(mode="w+b") as out:
+            counts, problems = run_module(path, timeout, pattern, output=out)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        return path, counts, problems, text, time.monotonic() - t0
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in concurrent.futures.as_completed([pool.submit(one, p) for p in order]):
+            path, counts, problems, text, seconds = future.result()
+            label = os.path.relpath(path, ROOT)
+            print(f"== {label}\n{text}", end="" if text.endswith("\n") or not text else "\n")
+            for line in problems:
+                if line.startswith("failed: ") and "had not finished" in line:
+                    print(f"== {line[len('failed: '):]}")
+            print(f"-- {label}: {summary_line(counts)} ({seconds:.0f} s)", flush=True)
+            yield counts, problems
+
+
 def load_planned_count(path, pattern):
     try:
         return sum(1 for _ in iter_tests(load_module_tests(path, pattern)))
@@ -383,6 +421,8 @@ def main(argv=None):
                     help="folders of Python test modules (default tests/python tests/e2e)")
     ap.add_argument("--unit-timeout", type=float, default=None, help=f"seconds (default {UNIT_TIMEOUT})")
     ap.add_argument("--module-timeout", type=float, default=None, help=f"seconds (default {MODULE_TIMEOUT})")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                    help="Python test modules run side by side (default: one per core)")
     ap.add_argument("--isa-rerun", choices=("avx2", "none"), default="avx2",
                     help="run the kernel and forward unit tests again with MINIGPT_ISA=avx2 (default), or not")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -420,12 +460,12 @@ def main(argv=None):
         add_counts(total, c)
         problems += p
         suites = args.suites if args.suites is not None else [os.path.join(ROOT, "tests", s) for s in ("python", "e2e")]
-        for d in suites:
-            print(f"== {os.path.relpath(d, ROOT)} tests ({d})", flush=True)
-            for path in sorted(glob.glob(os.path.join(d, "test_*.py"))):
-                c, p = run_module(path, module_timeout, args.pattern)
-                add_counts(total, c)
-                problems += p
+        modules = [path for d in suites for path in sorted(glob.glob(os.path.join(d, "test_*.py")))]
+        print(f"== {len(modules)} Python test modules in {', '.join(os.path.relpath(d, ROOT) for d in suites)}, "
+              f"{args.jobs} at a time", flush=True)
+        for c, p in run_modules(modules, module_timeout, args.pattern, args.jobs):
+            add_counts(total, c)
+            problems += p
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

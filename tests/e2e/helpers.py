@@ -24,6 +24,7 @@ folder shared by the test modules of one tests/run.py run: tiny models are made
 once per run instead of once per module), CI=true (missing engines fail).
 """
 import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -171,14 +172,17 @@ def tiny_model(seed=0, std=0.1, outtype="f32", extra=()):
     hf = os.path.join(_tmpdir(), name)
     gguf = hf + ".gguf"
     # An earlier module of the same run may have made it (convert.py writes the GGUF
-    # to a temporary name and renames it: if it is there, it is whole).
-    if not os.path.isfile(gguf):
-        if os.path.isdir(hf):
-            shutil.rmtree(hf)  # left by a module that was killed while making it
-        for cmd in ([sys.executable, os.path.join(SCRIPTS, "make_random_model.py"), hf, "--preset", "tiny",
-                     "--seed", str(seed), "--std", str(std), *extra],
-                    [sys.executable, os.path.join(SCRIPTS, "convert.py"), hf, gguf, "--outtype", outtype, "-q"]):
-            run_checked(cmd)
+    # to a temporary name and renames it: if it is there, it is whole). Modules run
+    # side by side (tests/run.py --jobs): the lock lets one make it while the others wait.
+    with open(hf + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isfile(gguf):
+            if os.path.isdir(hf):
+                shutil.rmtree(hf)  # left by a module that was killed while making it
+            for cmd in ([sys.executable, os.path.join(SCRIPTS, "make_random_model.py"), hf, "--preset", "tiny",
+                         "--seed", str(seed), "--std", str(std), *extra],
+                        [sys.executable, os.path.join(SCRIPTS, "convert.py"), hf, gguf, "--outtype", outtype, "-q"]):
+                run_checked(cmd)
     _models[key] = (hf, gguf)
     return hf, gguf
 

@@ -10,6 +10,7 @@ non-zero whenever anything failed.
 """
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -211,6 +212,18 @@ class WholeRun(TempDirTest):
         unit = self.fake_unit_tests("printf '[doctest] test cases: 4 | 4 passed | 0 failed | 0 skipped\\n'\n")
         rc, last, _ = self.run_py(unit)
         self.assertEqual((rc, last), (0, "5 passed, 0 failed, 0 skipped"))
+
+    def test_modules_side_by_side_count_as_one_at_a_time(self):
+        # --jobs 2 runs the modules in parallel and prints each one's output whole.
+        write(self.suite, "test_synth.py", SYNTHETIC)
+        write(self.suite, "test_ok.py", "import unittest\nclass A(unittest.TestCase):\n    def test_a(self): pass\n")
+        unit = self.fake_unit_tests("printf '[doctest] test cases: 4 | 4 passed | 0 failed | 0 skipped\\n'\n")
+        results = {jobs: self.run_py(unit, "--jobs", jobs) for jobs in ("1", "2")}
+        self.assertEqual(results["1"][:2], (1, "7 passed, 6 failed, 3 skipped"))
+        self.assertEqual(results["2"][:2], results["1"][:2])
+        out = results["2"][2]
+        for name in ("test_synth.py", "test_ok.py"):
+            self.assertEqual(len(re.findall(rf"^-- \S*{name}: ", out, re.M)), 1, out)
 
     def test_unit_binary_that_exits_non_zero_after_a_clean_summary_fails(self):
         # e.g. LeakSanitizer's report at exit: every test case passed, the exit status is not 0.
