@@ -5,12 +5,14 @@
 #
 #   scripts/heads_study.sh [--device cpu|cuda] [--out DIR] [--steps N] [--heads "1 2 4 8 16"]
 #                          [--stage all|data|train|analyse|measure|speed|report] [--minigpt BIN] [--record DIR]
-#                          [--reps N] [--rounds N]
+#                          [--reps N] [--rounds N] [--seed S]
 #
 # --device cpu (default): 4 layers, width 128, context 128, batch 16, 300 steps, torch on ONE
 #   thread under nice (a shared 2-core machine: about 7 minutes per model).
 # --device cuda: the bundled model's shape (6 layers, width 256, context 256, batch 64, dropout
 #   0.1, 2 500 steps = the step whose weights the bundled model kept), 8 -> 1..16 heads.
+# --seed S (default 1234) sets the initial weights and the batches; another seed with another
+# --out and --record measures how much of a difference between head counts is seed noise.
 # Both keep the bundled model's repeated spans (--repeat-frac 0.3 --repeat-max 0.5) so that
 # induction heads can form, and no attention dropout.
 #
@@ -32,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
 DEVICE=cpu OUT=model/heads-study STEPS="" HEADS="1 2 4 8 16" STAGE=all
-MINIGPT=build/minigpt RECORD="" REPS=5 ROUNDS=3
+MINIGPT=build/minigpt RECORD="" REPS=5 ROUNDS=3 SEED=1234
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=$2; shift 2 ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
         --record) RECORD=$2; shift 2 ;;
         --reps) REPS=$2; shift 2 ;;
         --rounds) ROUNDS=$2; shift 2 ;;
+        --seed) SEED=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "heads_study.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -81,7 +84,7 @@ if want train; then
         mkdir -p "$OUT/h$H"
         nice -n 10 $PY scripts/train.py --device "$DEVICE" --threads "$THREADS" --steps "$STEPS" \
             --n-head "$H" "${SHAPE[@]}" --attn-dropout 0 --repeat-frac 0.3 --repeat-max 0.5 \
-            --seed 1234 --eval-every 50 --eval-chunks 40 --ckpt-minutes 1000 \
+            --seed "$SEED" --eval-every 50 --eval-chunks 40 --ckpt-minutes 1000 \
             --data-dir "$OUT/data" --tokenizer "$OUT/tokenizer.model" --out "$OUT/h$H" \
             2> >(tee "$OUT/h$H/train.log" >&2)
         $PY scripts/convert.py "$OUT/h$H/hf" "$OUT/h$H.gguf" --outtype f16 --name "heads-study-h$H" -q
@@ -122,6 +125,12 @@ if want speed; then
                 --analysis-model "$OUT/h$H.gguf" > "$OUT/h$H.analysis/bench-r$R.txt"
         done
     done
+    # heads cost's protocol on the family's shape (random weights: speed does not depend on them):
+    # ppT and tgT at the end of a filled context, the share of time in attention, KV bytes/token
+    L=$(echo "${SHAPE[@]}" | sed 's/.*--n-layer \([0-9]*\).*/\1/'); D=$(echo "${SHAPE[@]}" | sed 's/.*--n-embd \([0-9]*\).*/\1/')
+    $MINIGPT heads cost --n-embd "$D" --n-layer "$L" --n-vocab 4096 --heads "$(echo $HEADS | tr ' ' ,)" \
+        --ctx "$CTX" --kv-heads 1,2,4 --type f16 -r "$REPS" -t 1 --csv "$OUT/cost.csv" --svg "$OUT/cost.svg" \
+        > "$OUT/cost.txt"
     # where decoding spends its time: a 1-token prompt, n_ctx - 8 tokens decoded, --profile
     for H in $HEADS; do
         $MINIGPT generate -m "$OUT/h$H.gguf" -p "The" -n $((CTX - 8)) --temp 0 --ignore-eos --seed 1 \

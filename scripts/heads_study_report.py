@@ -6,6 +6,7 @@ and OUT/hH.analysis/ (minigpt's outputs), and writes
   OUT/summary.json, OUT/summary.md     every figure of the table, per model
   DOCS/heads-study.svg                 six panels: training curves, quality, group-kv,
                                        specialised heads, redundancy, speed
+  DOCS/heads-study-cost.svg            `minigpt heads cost`'s plots for the family's shape
 and copies the small per-model files to --record. numpy only (no matplotlib): the SVG is
 written by hand.
 
@@ -63,6 +64,7 @@ def pruning(imp_csv, baseline):
     res["dispensable_alone"] = sum(1 for _, _, imp in rows if imp < 0.01 * baseline)
     res["max_importance_pct"] = 100 * max(imp for _, _, imp in rows) / baseline
     res["curve"] = [[s, p] for s, p, _ in rows]
+    res["all_heads_off_pct"] = 100 * (rows[-1][1] / baseline - 1)  # every head ablated at once
     return res
 
 
@@ -126,8 +128,8 @@ def fmt(v, nd=2):
 def table(rows):
     lines = ["| heads (head size) | val PPL | G=4 | G=2 | G=1 (MQA) | prev ≥ 0.3 | induction ≥ 0.3 "
              "(best) | dup ≥ 0.3 | sink ≥ 0.5 | JS sim. in layer / all | dispensable alone | "
-             "prunable 1 % / 5 % | pp tok/s | tg tok/s |",
-             "|" + "---|" * 14]
+             "prunable 1 % / 5 % | all heads off | pp tok/s | tg tok/s |",
+             "|" + "---|" * 15]
     for s in rows:
         n = s["n_heads_total"]
         lines.append(
@@ -137,6 +139,7 @@ def table(rows):
             f"{s['n_dup_token']}/{n} | {s['n_sink']}/{n} | "
             f"{fmt(s['js_sim_within_layer'], 3)} / {s['js_sim_all_pairs']:.3f} | "
             f"{s['dispensable_alone']}/{n} | {s['prunable_1pct']} / {s['prunable_5pct']} of {n} | "
+            f"+{s['all_heads_off_pct']:.1f} % | "
             f"{fmt(s['pp_tok_s'], 0)} | {fmt(s['tg_tok_s'], 0)} |")
     return "\n".join(lines) + "\n"
 
@@ -276,7 +279,13 @@ def main():
         f.write(md)
     print(md)
     plots(rows, os.path.join(args.docs or args.out, "heads-study.svg"))
+    cost = os.path.join(args.out, "cost.svg")
+    if os.path.exists(cost):  # heads cost's plots for the family's shape, as minigpt drew them
+        shutil.copyfile(cost, os.path.join(args.docs or args.out, "heads-study-cost.svg"))
     if args.record:
+        for name in ("cost.csv", "cost.txt"):
+            if os.path.exists(os.path.join(args.out, name)):
+                shutil.copyfile(os.path.join(args.out, name), os.path.join(args.record, name))
         shutil.copyfile(os.path.join(args.out, "summary.json"), os.path.join(args.record, "summary.json"))
         shutil.copyfile(os.path.join(args.out, "summary.md"), os.path.join(args.record, "summary.md"))
         for s in rows:
