@@ -43,13 +43,14 @@ def read_json(path):
 
 
 def bench_rows(path):
-    """{test: minigpt tok/s median} from a `minigpt bench` report (its first table)."""
+    """{test: (median, min, max) tok/s of minigpt} from a `minigpt bench` report (its first table)."""
     out = {}
     with open(path) as f:
         for line in f:
             cells = [c.strip() for c in line.split("|")]
             if len(cells) > 6 and re.fullmatch(r"(pp|tg)\d+", cells[3]) and cells[5]:
-                out.setdefault(cells[3], float(cells[5]))
+                lo, hi = (float(v) for v in cells[6].split("\u2013"))
+                out.setdefault(cells[3], (float(cells[5]), lo, hi))
     return out
 
 
@@ -87,7 +88,7 @@ def model_summary(out, H):
     fm = read_json(os.path.join(out, f"h{H}", "hf", "final_metrics.json"))
     stats = read_json(os.path.join(a, "stats.json"))
     heads = stats["heads"]
-    s = {"heads": H, "head_size": fm["shape"]["n_embd"] // H, "parameters": fm["parameters"],
+    s = {"heads": H, "head_size": fm["shape"]["n_embd"] // H, "ctx": fm["shape"]["n_ctx"], "parameters": fm["parameters"],
          "steps": fm["steps"], "training_minutes": fm["training_seconds"] / 60,
          "val_ppl_train_py": fm["validation_perplexity"],
          "val_ppl": read_json(os.path.join(a, "ppl.json"))["ppl"], "n_heads_total": len(heads)}
@@ -96,6 +97,11 @@ def model_summary(out, H):
         best = max(heads, key=lambda h: h[k])
         s[f"max_{k}"] = best[k]
         s[f"best_{k}"] = best["name"]
+    imp = sorted(csv.DictReader(open(os.path.join(a, "importance.csv"))), key=lambda r: -float(r["importance"]))
+    s["most_important"] = imp[0]["name"]
+    s["mean_entropy"] = float(np.mean([h["entropy"] for h in heads]))
+    s["min_entropy"] = float(min(h["entropy"] for h in heads))
+    s["mean_distance"] = float(np.mean([h["distance"] for h in heads]))
     s.update(js_similarity(stats))
     txt = open(os.path.join(a, "importance.txt")).read()
     base = float(re.search(r"baseline perplexity ([0-9.]+)", txt).group(1))
@@ -104,14 +110,14 @@ def model_summary(out, H):
     for G in KV:
         p = os.path.join(a, f"ppl-kv{G}.json")
         s[f"ppl_kv{G}"] = read_json(p)["ppl"] if os.path.exists(p) else None
-    for kind in ("pp", "tg"):
-        vals = []
+    for kind in ("pp", "tg"):  # median of the rounds' medians; range over every timed run
+        rounds = []
         for name in sorted(os.listdir(a)):
             if name.startswith("bench-") and name.endswith(".txt"):
-                vals += [v for t, v in bench_rows(os.path.join(a, name)).items() if t.startswith(kind)]
-        s[f"{kind}_tok_s"] = statistics.median(vals) if vals else None
-        s[f"{kind}_tok_s_range"] = [min(vals), max(vals)] if vals else None
-        s[f"{kind}_runs"] = len(vals)
+                rounds += [v for t, v in bench_rows(os.path.join(a, name)).items() if t.startswith(kind)]
+        s[f"{kind}_tok_s"] = statistics.median(r[0] for r in rounds) if rounds else None
+        s[f"{kind}_tok_s_range"] = [min(r[1] for r in rounds), max(r[2] for r in rounds)] if rounds else None
+        s[f"{kind}_rounds"] = len(rounds)
     prof = os.path.join(a, "profile.txt")
     if os.path.exists(prof):
         m = re.search(r"^attention\s+[0-9.]+\s+([0-9.]+) %", open(prof).read(), re.M)
@@ -205,7 +211,7 @@ class Panel:
         return "\n".join(self.parts)
 
 
-def plots(rows, path):
+def plots(rows, path, extras=()):
     W, Hh = 460, 330
     hs = [s["heads"] for s in rows]
     panels = []
@@ -218,11 +224,14 @@ def plots(rows, path):
         p.line([a for a, _ in s["val_curve"]], [b for _, b in s["val_curve"]], f"{s['heads']} heads", COLORS[i % 6])
     panels.append(p)
     # 2. quality and group-kv
-    ys = [s["val_ppl"] for s in rows] + [s[f"ppl_kv{G}"] for s in rows for G in KV]
+    ys = ([s["val_ppl"] for s in rows] + [s[f"ppl_kv{G}"] for s in rows for G in KV]
+          + [e["val_ppl"] for _, ex in extras for e in ex])
     p = Panel(W, 0, W, Hh, "validation perplexity (full split)", "query heads", "perplexity", hs, ys, logx=True)
     p.line(hs, [s["val_ppl"] for s in rows], "all kv heads", COLORS[0])
     for i, G in enumerate(KV):
         p.line(hs, [s[f"ppl_kv{G}"] for s in rows], f"group-kv G={G}", COLORS[i + 1], dash=True)
+    for i, (label, ex) in enumerate(extras):
+        p.line([e["heads"] for e in ex], [e["val_ppl"] for e in ex], label, COLORS[4 + i])
     panels.append(p)
     # 3. specialised heads: best score per statistic
     keys = [("prev_token", "previous-token"), ("induction", "induction"), ("dup_token", "duplicate"), ("sink", "sink")]
@@ -231,12 +240,13 @@ def plots(rows, path):
     for i, (k, name) in enumerate(keys):
         p.line(hs, [s[f"max_{k}"] for s in rows], name, COLORS[i])
     panels.append(p)
-    # 4. specialised head counts (fraction of heads)
-    ys = [s[f"n_{k}"] / s["n_heads_total"] for s in rows for k, _ in keys]
-    p = Panel(0, Hh, W, Hh, "share of heads above threshold", "heads per layer", "share of all heads", hs, ys,
-              logx=True, ylim=(-0.05, 1.05))
-    for i, (k, name) in enumerate(keys):
-        p.line(hs, [s[f"n_{k}"] / s["n_heads_total"] for s in rows], f"{name} ≥ {THRESHOLDS[k]}", COLORS[i])
+    # 4. how sharp the heads are: mean and lowest attention entropy against a uniform head's
+    unif = float(np.mean([math.log(i + 1) for i in range(1, rows[0]["ctx"])]))
+    ys = [s["mean_entropy"] for s in rows] + [s["min_entropy"] for s in rows] + [unif, 0]
+    p = Panel(0, Hh, W, Hh, "attention entropy (heads stats)", "heads per layer", "nats", hs, ys, logx=True)
+    p.line(hs, [s["mean_entropy"] for s in rows], "mean over heads", COLORS[0])
+    p.line(hs, [s["min_entropy"] for s in rows], "sharpest head", COLORS[1])
+    p.line(hs, [unif] * len(hs), "uniform attention", "#777", dash=True)
     panels.append(p)
     # 5. redundancy
     ys = ([s["prunable_1pct"] / s["n_heads_total"] for s in rows] + [s["prunable_5pct"] / s["n_heads_total"] for s in rows]
@@ -249,10 +259,11 @@ def plots(rows, path):
     p.line(hs, [s["js_sim_all_pairs"] for s in rows], "JS similarity", COLORS[3], dash=True)
     panels.append(p)
     # 6. speed
-    ys = [s["pp_tok_s"] for s in rows] + [s["tg_tok_s"] for s in rows]
-    p = Panel(2 * W, Hh, W, Hh, "minigpt speed, 1 thread (medians)", "heads per layer", "tokens/s", hs, ys, logx=True)
-    p.line(hs, [s["pp_tok_s"] for s in rows], "prefill pp128", COLORS[0])
-    p.line(hs, [s["tg_tok_s"] for s in rows], "decode tg128", COLORS[1])
+    ys = [s["pp_tok_s"] / 1e3 for s in rows] + [s["tg_tok_s"] / 1e3 for s in rows] + [0]
+    p = Panel(2 * W, Hh, W, Hh, "minigpt speed, 1 thread (medians)", "heads per layer", "thousand tokens/s", hs, ys,
+              logx=True)
+    p.line(hs, [s["pp_tok_s"] / 1e3 for s in rows], "prefill pp128", COLORS[0])
+    p.line(hs, [s["tg_tok_s"] / 1e3 for s in rows], "decode tg128", COLORS[1])
     panels.append(p)
     body = "\n".join(q.svg() for q in panels)
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{3 * W}" height="{2 * Hh}" '
@@ -269,6 +280,9 @@ def main():
     ap.add_argument("--heads", default="1 2 4 8 16")
     ap.add_argument("--record", default=None)
     ap.add_argument("--docs", default=None, help="folder for heads-study.svg (default: --out)")
+    ap.add_argument("--extra", action="append", default=[], metavar="LABEL=DIR",
+                    help="another run of the script (--out DIR, e.g. another seed) whose validation "
+                         "perplexities are drawn beside the family's")
     args = ap.parse_args()
     rows = [model_summary(args.out, int(h)) for h in args.heads.split()]
     md = table(rows)
@@ -278,7 +292,13 @@ def main():
     with open(os.path.join(args.out, "summary.md"), "w") as f:
         f.write(md)
     print(md)
-    plots(rows, os.path.join(args.docs or args.out, "heads-study.svg"))
+    extras = []
+    for spec in args.extra:
+        label, _, d = spec.partition("=")
+        hs = sorted(int(n[1:-5]) for n in os.listdir(d) if re.fullmatch(r"h\d+\.gguf", n))
+        extras.append((label, [{"heads": h, "val_ppl": read_json(os.path.join(d, f"h{h}.analysis", "ppl.json"))["ppl"]}
+                               for h in hs if os.path.exists(os.path.join(d, f"h{h}.analysis", "ppl.json"))]))
+    plots(rows, os.path.join(args.docs or args.out, "heads-study.svg"), extras)
     cost = os.path.join(args.out, "cost.svg")
     if os.path.exists(cost):  # heads cost's plots for the family's shape, as minigpt drew them
         shutil.copyfile(cost, os.path.join(args.docs or args.out, "heads-study-cost.svg"))
