@@ -159,9 +159,14 @@ Generation generate(Session& s, std::vector<int32_t>& history, size_t n_added) {
     return g;
 }
 
+// Seconds from the start of the command to each step of loading.
+struct LoadTimes {
+    double model = 0, tokenizer = 0, ready = 0;  // mapped + checked; tokenizer built; prompt + buffers
+};
+
 // --stats on stderr. Decode: the tokens after the first, from the first to the
 // last (llama.cpp's "eval").
-void print_stats(const GenerateOptions& o, uint64_t seed, int64_t n_ctx, const Generation& g) {
+void print_stats(const GenerateOptions& o, uint64_t seed, int64_t n_ctx, const LoadTimes& load, const Generation& g) {
     const double decode_s = g.t_total - g.t_first;
     const int64_t n_decoded = g.n_generated > 1 ? g.n_generated - 1 : 0;
     std::fprintf(stderr, "seed: %llu%s\n", (unsigned long long)seed, o.seed_given ? "" : " (from the clock)");
@@ -174,20 +179,31 @@ void print_stats(const GenerateOptions& o, uint64_t seed, int64_t n_ctx, const G
                  n_decoded > 0 ? double(n_decoded) / decode_s : 0.0);
     std::fprintf(stderr, "time to first token: %.2f ms; total %.2f ms; stopped: %s\n", g.t_first * 1e3,
                  g.t_total * 1e3, g.n_generated > 0 ? reason_name(g.reason) : "-n 0");
+    std::fprintf(stderr,
+                 "load: %.2f ms (model mapped and checked %.2f, tokenizer %.2f, prompt and buffers %.2f); "
+                 "command start to first token: %.2f ms\n",
+                 load.ready * 1e3, load.model * 1e3, (load.tokenizer - load.model) * 1e3,
+                 (load.ready - load.tokenizer) * 1e3, (load.ready + g.t_first) * 1e3);
 }
 
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
+    const auto t_start = Clock::now();
     GenerateOptions o;
     if (!parse_generate_options(argc, argv, o)) return 0;
 
+    LoadTimes load;
     auto model = Model::load(o.model_path);
+    // The weights' page tables fill in the background while the tokenizer is built.
+    model->populate_weights_in_background();
+    load.model = seconds_since(t_start);
     const Config& cfg = model->config();
     check_ctx_size(o.n_ctx, cfg.n_ctx);
     check_ablation(o.analysis.ablation, cfg);
     const int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : cfg.n_ctx;
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(model->tokenizer_spec());
+    load.tokenizer = seconds_since(t_start);
     std::vector<int32_t> ids;
     const size_t n_added = checked_prompt(o, *tok, cfg, n_ctx, ids);
 
@@ -207,13 +223,14 @@ int cmd_generate(int argc, char** argv) {
     if (o.profile) tf.set_profile(&profile);
 
     Session s{o, *tok, tf, sampler, analysis, o.profile ? &profile : nullptr, n_ctx};
+    load.ready = seconds_since(t_start);
     const Generation g = generate(s, ids, n_added);
     analysis.finish(ids);
     if (!o.json && isatty(fileno(stdout))) write_out("\n");
     if (g.reason == StopReason::kContext)
         std::fprintf(stderr, "minigpt generate: context full (%lld tokens: %lld prompt + %lld generated); stopped\n",
                      (long long)n_ctx, (long long)g.n_prompt, (long long)g.n_generated);
-    if (o.stats) print_stats(o, sp.seed, n_ctx, g);
+    if (o.stats) print_stats(o, sp.seed, n_ctx, load, g);
     if (o.profile) std::fprintf(stderr, "%s", profile.report().c_str());
     return 0;
 }

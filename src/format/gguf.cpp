@@ -187,6 +187,19 @@ std::unique_ptr<MappedFile> map_model_file(const std::string& path) {
 
 GGUFFile::GGUFFile(const std::string& path) : GGUFFile(map_model_file(path)) {}
 
+void GGUFFile::populate_in_background(const std::vector<const GGUFTensor*>& order) const {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (const GGUFTensor* t : order) {
+        const uint64_t offset = uint64_t(t->data - file_->data());
+        if (!ranges.empty() && ranges.back().first + ranges.back().second + alignment_ >= offset &&
+            ranges.back().first < offset)
+            ranges.back().second = offset + t->nbytes - ranges.back().first;  // adjacent: one range
+        else
+            ranges.emplace_back(offset, t->nbytes);
+    }
+    file_->populate_in_background(std::move(ranges));
+}
+
 GGUFFile::GGUFFile(std::unique_ptr<MappedFile> file) : file_(std::move(file)) {
     const std::string& path = file_->path();
     Cursor c(file_->data(), file_->size(), file_->path());

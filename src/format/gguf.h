@@ -63,6 +63,9 @@ public:
     uint64_t file_size() const { return file_->size(); }
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
+    // Brings these tensors' bytes into the page tables in a background thread, in
+    // this order, ahead of the first pass over them (MappedFile::populate_in_background).
+    void populate_in_background(const std::vector<const GGUFTensor*>& order) const;
 
     const std::vector<std::pair<std::string, GGUFValue>>& metadata() const { return metadata_; }
     const std::vector<GGUFTensor>& tensors() const { return tensors_; }

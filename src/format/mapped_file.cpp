@@ -1,5 +1,6 @@
 #include "format/mapped_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -36,7 +37,31 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 MappedFile::~MappedFile() {
+    if (populate_.joinable()) populate_.join();
     if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void MappedFile::populate_in_background(std::vector<std::pair<uint64_t, uint64_t>> ranges) const {
+    if (populate_.joinable() || !owned_) return;
+    const uint8_t* base = data_;
+    const uint64_t size = size_;
+    populate_ = std::thread([base, size, ranges = std::move(ranges)] {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+        const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE)), chunk = uintptr_t(2) << 20;
+        unsigned sum = 0;
+        for (const auto& [offset, length] : ranges) {
+            if (offset >= size) continue;
+            const uintptr_t end = reinterpret_cast<uintptr_t>(base) + std::min(size, offset + length);
+            for (uintptr_t p = (reinterpret_cast<uintptr_t>(base) + offset) & ~(page - 1); p < end; p += chunk) {
+                const uintptr_t e = std::min(end, p + chunk);
+                ::madvise(reinterpret_cast<void*>(p), e - p, MADV_POPULATE_READ);  // a hint: failure is harmless
+                for (uintptr_t q = p; q < e; q += page) sum += *reinterpret_cast<const volatile uint8_t*>(q);
+            }
+        }
+        (void)sum;
+    });
 }
 
 }  // namespace minigpt

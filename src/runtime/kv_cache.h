@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "util/resource_limits.h"
+#include "util/uninit_vector.h"
 
 namespace minigpt {
 
@@ -23,8 +24,10 @@ public:
                          "the KV cache (" + std::to_string(n_layer) + " layers x " + std::to_string(n_ctx) +
                              " positions x " + std::to_string(n_head * head_dim) + " wide, keys and values)",
                          "lower the context with -c/--ctx-size");
-        k_.assign(size_t(n), 0.f);
-        v_.assign(size_t(n), 0.f);
+        // Not zeroed: a position is written before attention reads it, so a short
+        // text faults in only the pages of the positions it fills.
+        k_.resize(size_t(n));
+        v_.resize(size_t(n));
     }
     int64_t n_ctx() const { return n_ctx_; }
     // (n_ctx, head_dim) block of layer l, head h.
@@ -34,7 +37,7 @@ public:
 
 private:
     int64_t n_layer_, n_head_, n_ctx_, head_dim_;
-    std::vector<float> k_, v_;
+    UninitVector<float> k_, v_;
 };
 
 }  // namespace minigpt

@@ -105,6 +105,20 @@ void linear(float* out, const float* in, int64_t n, const Matrix& w, const Vecto
         return;
     }
     const KernelTable& kt = kernels();
+    if (n <= LinearScratch::kSmallBatch && (w.type == DType::F32 || w.type == DType::F16)) {
+        // A short prompt: the GEMV kernel over blocks of kSmallRowBlock rows of W, each block
+        // read from memory once and from cache for the other inputs. No packing or
+        // dequantized tiles, which for a few inputs cost more than the products.
+        const auto gemv_block = w.type == DType::F32 ? kt.gemv_f32 : kt.gemv_f16;
+        for_row_ranges(pool, rows, LinearScratch::kSmallRowBlock, [&](int64_t r0, int64_t r1, int) {
+            for (int64_t b0 = r0; b0 < r1; b0 += LinearScratch::kSmallRowBlock) {
+                const int64_t nr = std::min(LinearScratch::kSmallRowBlock, r1 - b0);
+                for (int64_t i = 0; i < n; ++i) gemv_block(out + i * rows + b0, w.row(b0), w.row_bytes(), nr, in + i * cols, cols);
+            }
+            if (bias) add_bias_columns(out, n, rows, bias->data, r0, r1);
+        });
+        return;
+    }
     const bool own_gemm = kt.gemm && (w.type == DType::F32 || w.type == DType::F16);
     const size_t tile_size = size_t(std::max(LinearScratch::kTileRows * cols, kGemmPackFloats));
     if ((own_gemm || w.type != DType::F32) && scratch.tiles.size() < tile_size * size_t(threads))

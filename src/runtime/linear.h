@@ -4,7 +4,10 @@
 // One token (decoding) goes to our matrix-vector kernels (kernels.h), the
 // rows of W split between the threads. A batch (prefill) is a GEMM in which
 // each thread takes a contiguous range of W's rows:
-//  - f32: single-threaded OpenBLAS sgemm on that range;
+//  - f32 and f16, up to kSmallBatch input rows (a short prompt): the GEMV kernel
+//    on blocks of kSmallRowBlock rows, each block against every input row;
+//  - f32: our AVX-512 GEMM (kernels.h) where the kernels have one, else
+//    single-threaded OpenBLAS sgemm on that range;
 //  - f16: rows dequantized kTileRows at a time into the thread's scratch tile,
 //    each tile multiplied with sgemm;
 //  - q8_0: every input row quantized to q8_0 once (as decoding does), then the
@@ -28,6 +31,8 @@ class ThreadPool;
 // batch has sized it.
 struct LinearScratch {
     static constexpr int64_t kTileRows = 64;    // f16 rows dequantized per sgemm
+    static constexpr int64_t kSmallBatch = 16;    // input rows up to which f32/f16 take the GEMV kernel
+    static constexpr int64_t kSmallRowBlock = 16; // rows of W kept in L2 while the inputs pass
     static constexpr int64_t kQ8RowBlock = 16;    // q8_0 rows kept in L1 while a block of inputs passes
     static constexpr int64_t kQ8TokenBlock = 64;  // quantized input rows kept in L2
     std::vector<float> tiles;                   // (threads, kTileRows, cols): dequantized W rows

@@ -144,6 +144,13 @@ std::unique_ptr<Model> Model::load(std::unique_ptr<GGUFFile> file) {
     return m;
 }
 
+void Model::populate_weights_in_background() const {
+    std::vector<const GGUFTensor*> blocks, rest;
+    for (const GGUFTensor& t : gguf_->tensors()) (t.name.rfind("blk.", 0) == 0 ? blocks : rest).push_back(&t);
+    blocks.insert(blocks.end(), rest.begin(), rest.end());
+    gguf_->populate_in_background(blocks);
+}
+
 TokenizerSpec Model::tokenizer_spec() const {
     const GGUFFile& f = *gguf_;
     TokenizerSpec s;

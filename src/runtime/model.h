@@ -65,6 +65,10 @@ public:
     const GGUFFile& gguf() const { return *gguf_; }
     // The tokenizer description stored in the file (tokenizer.ggml.* keys).
     TokenizerSpec tokenizer_spec() const;
+    // Starts bringing the weights into the page tables in a background thread, in
+    // the order the forward pass reads them (every block, then the embeddings and
+    // the LM head), while the caller builds the tokenizer; see GGUFFile.
+    void populate_weights_in_background() const;
     // Bytes of weight data the forward pass reads for one decoded token.
     uint64_t weight_bytes_per_token() const;
 

@@ -35,13 +35,13 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
     check_allocation(4 * (uint64_t(B) * uint64_t(6 * d + cfg_.n_ff + n_ctx_) + uint64_t(cfg_.n_vocab)),
                      "the activations for a batch of " + std::to_string(B) + " tokens",
                      "lower -b/--batch-size or -c/--ctx-size");
-    x_.assign(size_t(B * d), 0.f);
-    h_.assign(size_t(B * d), 0.f);
-    qkv_.assign(size_t(B * cfg_.n_qkv()), 0.f);
-    z_.assign(size_t(B * d), 0.f);
-    proj_.assign(size_t(B * d), 0.f);
-    ff_.assign(size_t(B * cfg_.n_ff), 0.f);
-    scores_.assign(size_t(B * n_ctx_), 0.f);
+    x_.resize(size_t(B * d));
+    h_.resize(size_t(B * d));
+    qkv_.resize(size_t(B * cfg_.n_qkv()));
+    z_.resize(size_t(B * d));
+    proj_.resize(size_t(B * d));
+    ff_.resize(size_t(B * cfg_.n_ff));
+    scores_.resize(size_t(B * n_ctx_));
     logits_.assign(size_t(cfg_.n_vocab), 0.f);
     scratch_.reserve(std::max(d, cfg_.n_ff));
 }
@@ -89,7 +89,7 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, bool all_logit
     const int64_t d = cfg_.n_embd;
 
     // x = token embedding + position embedding           (n, d)
-    std::vector<float>& x = x_;
+    UninitVector<float>& x = x_;
     {
         ProfileScope timer(profile_, Part::Embedding);
         for (int64_t i = 0; i < n; ++i) {

@@ -15,6 +15,7 @@
 #include "runtime/model.h"
 #include "runtime/profile.h"
 #include "util/thread_pool.h"
+#include "util/uninit_vector.h"
 
 namespace minigpt {
 
@@ -67,14 +68,15 @@ private:
     uint32_t hook_mask_ = 0;
     Profile* profile_ = nullptr;
 
-    // Activations, row-major, n_batch rows each.
-    std::vector<float> x_;       // (n_batch, d)      residual stream
-    std::vector<float> h_;       // (n_batch, d)      LayerNorm output
-    std::vector<float> qkv_;     // (n_batch, d + 2 d_kv)  q | k | v (d_kv = d with one kv head per head)
-    std::vector<float> z_;       // (n_batch, d)      heads' weighted values
-    std::vector<float> proj_;    // (n_batch, d)      attention / MLP output
-    std::vector<float> ff_;      // (n_batch, n_ff)   MLP hidden
-    std::vector<float> scores_;  // (n_batch, n_ctx)  one head's scores, then pattern
+    // Activations, row-major, n_batch rows each; never zeroed (each row is written
+    // before it is read), so only the rows a batch uses are ever faulted in.
+    UninitVector<float> x_;       // (n_batch, d)      residual stream
+    UninitVector<float> h_;       // (n_batch, d)      LayerNorm output
+    UninitVector<float> qkv_;     // (n_batch, d + 2 d_kv)  q | k | v (d_kv = d with one kv head per head)
+    UninitVector<float> z_;       // (n_batch, d)      heads' weighted values
+    UninitVector<float> proj_;    // (n_batch, d)      attention / MLP output
+    UninitVector<float> ff_;      // (n_batch, n_ff)   MLP hidden
+    UninitVector<float> scores_;  // (n_batch, n_ctx)  one head's scores, then pattern
     std::vector<float> logits_;      // (n_vocab)  last position
     std::vector<float> logits_all_;  // (rows, n_vocab) grown on first all_logits request
 };
