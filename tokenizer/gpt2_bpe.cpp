@@ -5,7 +5,6 @@
 #include <cstring>
 #include <queue>
 #include <stdexcept>
-#include <unordered_map>
 
 #include "tokenizer/gpt2_byte_map.h"
 #include "tokenizer/gpt2_pretokenize.h"
@@ -127,17 +126,29 @@ Gpt2BpeTokenizer::Gpt2BpeTokenizer(const TokenizerSpec& spec)
     }
 
     // Merge "a b" at rank r joins tokens a and b into the token a+b.
-    std::unordered_map<std::string_view, int32_t> text_to_id;
-    text_to_id.reserve(n);
-    for (size_t id = 0; id < n; ++id) text_to_id.emplace(spec.tokens[id], int32_t(id));
+    // Token text -> id (the first id with that text), open addressing over ids: no
+    // node per token to allocate, which made this map most of the tokenizer's load.
+    size_t cap = 1;
+    while (cap < 2 * n) cap <<= 1;
+    std::vector<int32_t> text_slot(cap, -1);
+    auto slot_of = [&](std::string_view text) {
+        size_t i = size_t(hash_bytes(text.data(), text.size())) & (cap - 1);
+        while (text_slot[i] >= 0 && spec.tokens[size_t(text_slot[i])] != text) i = (i + 1) & (cap - 1);
+        return i;
+    };
+    for (size_t id = 0; id < n; ++id) {
+        const size_t i = slot_of(spec.tokens[id]);
+        if (text_slot[i] < 0) text_slot[i] = int32_t(id);
+    }
     auto id_of = [&](std::string_view text, size_t rank, const char* what) {
-        auto it = text_to_id.find(text);
-        if (it == text_to_id.end())
+        const int32_t id = text_slot[slot_of(text)];
+        if (id < 0)
             throw std::runtime_error("GPT-2 tokenizer: merge " + std::to_string(rank) + " " +
                                      quoted(spec.merges[rank]) + ": its " + what + " " +
                                      quoted(std::string(text)) + " is not in the vocabulary");
-        return it->second;
+        return id;
     };
+    std::string joined;  // left + right of one merge, reused
     merges_.reserve(spec.merges.size());
     for (size_t rank = 0; rank < spec.merges.size(); ++rank) {
         const std::string& m = spec.merges[rank];
@@ -149,7 +160,8 @@ Gpt2BpeTokenizer::Gpt2BpeTokenizer(const TokenizerSpec& spec)
         const std::string_view left(m.data(), space), right(m.data() + space + 1, m.size() - space - 1);
         const int32_t a = id_of(left, rank, "left part");
         const int32_t b = id_of(right, rank, "right part");
-        const int32_t merged = id_of(std::string(left) + std::string(right), rank, "result");
+        joined.assign(left).append(right);
+        const int32_t merged = id_of(joined, rank, "result");
         merges_.insert(a, b, PairToMerge::Merge{uint32_t(rank), merged});
     }
 }
