@@ -4,6 +4,7 @@
 // speed next to tiktoken's, and peak resident memory (see src/cli/bench.h).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cxxopts.hpp>
@@ -262,9 +263,13 @@ private:
                            fmt("%.2f×", s.median / l.tok_s.median) + " | "
                      : " |  |  | ";
         if (bw > 0) {
-            line += fmt("%.1f", bw / 1e9) + " | " + fmt("%.0f %%", 100 * s.median * bytes / bw);
-            line += a.median > 0 ? fmt(" / %.0f %%", 100 * a.median * bytes / bw) : std::string(" / —");
-            if (l.ok) line += " / " + fmt("%.0f %%", 100 * l.tok_s.median * bytes_llama / bw);
+            const double ours = s.median * bytes / bw, avx2 = a.median * bytes / bw,
+                         llama = l.ok ? l.tok_s.median * bytes_llama / bw : 0;
+            line += fmt("%.1f", bw / 1e9) + " | " + fmt("%.0f %%", 100 * ours);
+            line += a.median > 0 ? fmt(" / %.0f %%", 100 * avx2) : std::string(" / —");
+            if (l.ok) line += " / " + fmt("%.0f %%", 100 * llama);
+            // Above 100 % the probe read slower than decoding did (or the model sits in cache).
+            if (std::max({ours, avx2, llama}) > 1.0) line += " **above 100 %: the bandwidth probe under-read**";
             line += " |\n";
         } else {
             line += " |  |\n";
