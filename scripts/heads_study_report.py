@@ -33,7 +33,7 @@ import numpy as np
 
 THRESHOLDS = {"prev_token": 0.3, "induction": 0.3, "dup_token": 0.3, "sink": 0.5}
 KV = (1, 2, 4)
-COPY = ["ppl.json", "stats.json", "stats.csv", "stats.txt", "stats.svg", "importance.csv",
+COPY = ["ppl.json", "stats.json", "stats.csv", "stats.txt", "importance.csv",
         "importance.txt", "importance.svg", "profile.txt"]
 
 
@@ -259,11 +259,12 @@ def plots(rows, path, extras=()):
     p.line(hs, [s["js_sim_all_pairs"] for s in rows], "JS similarity", COLORS[3], dash=True)
     panels.append(p)
     # 6. speed
-    ys = [s["pp_tok_s"] / 1e3 for s in rows] + [s["tg_tok_s"] / 1e3 for s in rows] + [0]
+    k = lambda v: None if v is None else v / 1e3  # noqa: E731 (runs without the speed stage have none)
+    ys = [k(s["pp_tok_s"]) for s in rows] + [k(s["tg_tok_s"]) for s in rows] + [0]
     p = Panel(2 * W, Hh, W, Hh, "minigpt speed, 1 thread (medians)", "heads per layer", "thousand tokens/s", hs, ys,
               logx=True)
-    p.line(hs, [s["pp_tok_s"] / 1e3 for s in rows], "prefill pp128", COLORS[0])
-    p.line(hs, [s["tg_tok_s"] / 1e3 for s in rows], "decode tg128", COLORS[1])
+    p.line(hs, [k(s["pp_tok_s"]) for s in rows], "prefill pp128", COLORS[0])
+    p.line(hs, [k(s["tg_tok_s"]) for s in rows], "decode tg128", COLORS[1])
     panels.append(p)
     body = "\n".join(q.svg() for q in panels)
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{3 * W}" height="{2 * Hh}" '
