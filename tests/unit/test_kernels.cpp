@@ -429,9 +429,13 @@ TEST_CASE("thread pool: every index once, every element once, many quick jobs, w
     }
 }
 
-TEST_CASE("linear: a batch equals its rows one at a time (q8_0 bit for bit), with 1 and 2 threads") {
+TEST_CASE("linear: a batch equals its rows one at a time (q8_0, and f32/f16 up to kSmallBatch rows, bit for bit), "
+          "with 1 and 2 threads") {
+    // n = 5 takes the small-batch GEMV path for f32/f16 (the same kernel as one row), n = 21 the GEMM.
+    for (int64_t n : {int64_t(5), int64_t(21)})
     for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
-        const int64_t rows = 200, cols = 96, n = 21;
+        const int64_t rows = 200, cols = 96;
+        const bool exact = type == DType::Q8_0 || n <= LinearScratch::kSmallBatch;
         TestMatrix w(type, rows, cols, 21);
         const auto x = normal_floats(n * cols, 22);
         const auto bias_data = normal_floats(rows, 23);
@@ -451,9 +455,10 @@ TEST_CASE("linear: a batch equals its rows one at a time (q8_0 bit for bit), wit
             const std::string type_name = dtype_name(type);
             CAPTURE(type_name);
             CAPTURE(threads);
-            MESSAGE(type_name << ", " << threads << " thread(s): max |batch - one| = " << worst
-                              << std::string(type == DType::Q8_0 ? " (must be 0)" : " (tolerance 1e-5)"));
-            CHECK(worst <= (type == DType::Q8_0 ? 0.f : 1e-5f));
+            CAPTURE(n);
+            MESSAGE(type_name << ", n " << n << ", " << threads << " thread(s): max |batch - one| = " << worst
+                              << std::string(exact ? " (must be 0)" : " (tolerance 1e-5)"));
+            CHECK(worst <= (exact ? 0.f : 1e-5f));
         }
     }
 }
