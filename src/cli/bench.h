@@ -10,6 +10,7 @@
 
 #include "runtime/model.h"
 #include "tokenizer/tokenizer.h"
+#include "util/read_bandwidth.h"
 
 namespace minigpt {
 
@@ -22,11 +23,6 @@ struct Stats {
 std::vector<double> bench_prefill(const Model& m, int64_t n_tokens, int n_threads, int runs);
 std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs);
 
-// Memory read bandwidth in bytes/s: each thread sums its own contiguous half
-// (third, ...) of a 1 GiB buffer in transparent huge pages with eight independent
-// 64-byte SIMD accumulators (a STREAM-like "read" kernel that is not limited by add
-// latency), best of `runs`. Checked against a plain OpenMP sum of 1 GiB (README).
-double measure_read_bandwidth(int n_threads, int runs = 5);
 
 // Bytes read from memory per decoded token at position pos: all weights the
 // token touches plus the KV cache of the positions before it (kv_bytes_per_value:

@@ -1,0 +1,72 @@
+// The memory read bandwidth probe of `minigpt bench` (util/read_bandwidth.h). In
+// the library, not in src/cli, so that it is compiled at -O3 like the kernels it
+// is the roofline for (the command-line files are built at -O1).
+#include "util/read_bandwidth.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include <sys/mman.h>
+
+#include "util/thread_pool.h"
+
+namespace minigpt {
+
+namespace {
+double now_s() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+double measure_read_bandwidth(int n_threads, int runs) {
+    // 1 GiB, far beyond any last-level cache of these machines, in transparent huge
+    // pages where the kernel gives them (fewer TLB misses: the probe should read at
+    // least as fast as anything else on the machine, or the roofline flatters us).
+    const size_t bytes = size_t(1) << 30, n = bytes / sizeof(float);
+    void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) throw std::runtime_error("bench: cannot map 1 GiB for the bandwidth probe");
+    ::madvise(mem, bytes, MADV_HUGEPAGE);  // a hint; 4 KiB pages otherwise
+    float* buf = static_cast<float*>(mem);
+    ThreadPool pool(n_threads);
+    // One contiguous part per thread, touched first by the thread that reads it.
+    auto part = [&](int64_t t, int64_t* a, int64_t* b) { ThreadPool::chunk(int64_t(n), 4096, int(t), n_threads, a, b); };
+    pool.for_each(n_threads, [&](int64_t t, int) {
+        int64_t a, b;
+        part(t, &a, &b);
+        std::memset(buf + a, 0, size_t(b - a) * sizeof(float));
+    });
+    // Eight independent 64-byte accumulators (512-bit registers, or pairs of 256-bit
+    // ones): the adds never wait on each other, so only memory limits the loop.
+    typedef float v16 __attribute__((vector_size(64), aligned(4)));
+    std::vector<float> sums(size_t(n_threads), 0.f);
+    double best = 0;
+    for (int r = 0; r < runs; ++r) {
+        const double t0 = now_s();
+        pool.for_each(n_threads, [&](int64_t t, int) {
+            int64_t a, b;
+            part(t, &a, &b);
+            v16 acc[8] = {};
+            const float* p = buf + a;
+            int64_t i = 0;
+            for (; i + 128 <= b - a; i += 128)
+                for (int k = 0; k < 8; ++k) acc[k] += *reinterpret_cast<const v16*>(p + i + 16 * k);
+            float s = 0;
+            for (; i < b - a; ++i) s += p[i];
+            for (int k = 1; k < 8; ++k) acc[0] += acc[k];
+            for (int k = 0; k < 16; ++k) s += acc[0][k];
+            sums[size_t(t)] += s;
+        });
+        const double dt = now_s() - t0;
+        best = std::max(best, double(bytes) / dt);
+    }
+    // Keep the sums observable so the loop is not optimised away.
+    if (std::accumulate(sums.begin(), sums.end(), 0.0) != 0.0) best += 0;
+    ::munmap(mem, bytes);
+    return best;
+}
+
+}  // namespace minigpt
