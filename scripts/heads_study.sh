@@ -34,7 +34,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-/usr/bin/python3}
 DEVICE=cpu OUT=model/heads-study STEPS="" HEADS="1 2 4 8 16" STAGE=all
-MINIGPT=build/minigpt RECORD="" REPS=5 ROUNDS=3 SEED=1234
+MINIGPT=build/minigpt RECORD="" REPS=5 ROUNDS=5 SEED=1234
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=$2; shift 2 ;;
