@@ -292,8 +292,9 @@ private:
 // analysis flag, interleaved round by round. The plain run attaches no hook, so its speed is
 // the forward pass's (compare with tg above); the others pay for what they record.
 void bench_analysis_flags(Report& report, const BenchOptions& o) {
+    if (o.analysis_model.empty()) return;  // --analysis-model "": skipped, as its help says
     std::vector<std::string> analysis_models;
-    if (!o.analysis_model.empty() && exists(o.analysis_model)) analysis_models.push_back(o.analysis_model);
+    if (exists(o.analysis_model)) analysis_models.push_back(o.analysis_model);
     if (!o.models.empty() && (analysis_models.empty() || analysis_models.front() != o.models.front()))
         analysis_models.push_back(o.models.front());
     if (o.n_gen <= 0 || analysis_models.empty()) return;

@@ -243,7 +243,7 @@ Outcome run_scoring(Transformer& tf, const PerplexityArgs& a, const Scoring& s) 
 void print_json(const PerplexityArgs& a, const Scoring& s, const Outcome& out) {
     Json o = Json::object();
     o["model"] = a.model;
-    o["protocol"] = a.sliding() ? "sliding-window" : "llama-perplexity";
+    o["protocol"] = a.sliding() ? "sliding-window" : a.bos_chunks ? "bos-chunks" : "llama-perplexity";
     o["n_ctx"] = s.n_ctx;
     if (a.sliding()) o["stride"] = a.stride;
     o["bos_first"] = s.po.bos_first;

@@ -79,7 +79,9 @@ class BundledModel(unittest.TestCase):
             with open(path, "w") as f:
                 f.write(text)
             p = run_minigpt(["perplexity", "-m", MODEL, "-f", path, "-c", str(c), "--bos-chunks", "-t", "1", "--json"])
-        ours = json.loads(p.stdout)["ppl"]
+        got = json.loads(p.stdout)
+        self.assertEqual(got["protocol"], "bos-chunks")
+        ours = got["ppl"]
         params = reference.load_gguf(MODEL)
         ids = self.sp.encode(text)
         nll = 0.0
