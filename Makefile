@@ -78,12 +78,11 @@ $(BUILD)/unit_tests: $(call objs,$(BUILD),$(TEST_SRCS)) $(BUILD)/libminigpt.a
 
 # ---- sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer) ------
 ASAN       := $(BUILD)/asan
-ASAN_FLAGS := $(STD) -O1 -march=native $(WARN) -g -pthread -fno-omit-frame-pointer \
+ASAN_FLAGS := $(STD) -O1 -march=native $(WARN) $(DEBUG) -pthread -fno-omit-frame-pointer \
               -fsanitize=address,undefined -fno-sanitize-recover=undefined
 $(ASAN)/obj/%.o: %.cpp | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(ASAN_FLAGS) -c $< -o $@
-$(ASAN)/obj/src/cli/%.o: ASAN_FLAGS := $(subst -g ,-g1 ,$(ASAN_FLAGS))  # as the release build's cli
 $(ASAN)/minigpt: $(call objs,$(ASAN),$(CLI_SRCS) $(LIB_SRCS))
 	$(CXX) $(ASAN_FLAGS) $^ -o $@ $(LDLIBS)
 $(ASAN)/unit_tests: $(call objs,$(ASAN),$(TEST_SRCS) $(LIB_SRCS))
