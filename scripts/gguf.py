@@ -105,7 +105,11 @@ def quantize_q8_0(x):
     d = np.abs(blocks).max(axis=1, keepdims=True) / np.float32(127)
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = blocks / d
-    q = np.trunc(scaled + np.copysign(np.float32(0.5), scaled))  # round half away from zero
+    # roundf's halves away from zero, exactly (gguf-py's np_roundf): trunc(x + 0.5) would
+    # round 0.5 - 2^-25 up, since x + 0.5 rounds to 1.0 in float32.
+    mag = np.abs(scaled)
+    whole = np.floor(mag)
+    q = np.copysign(whole + np.floor(2 * (mag - whole)), scaled)
     q[(d == 0).ravel()] = 0
     out = np.concatenate([d.astype("<f2").view(np.uint8), q.astype(np.int8).view(np.uint8)], axis=1)
     return out.reshape(*x.shape[:-1], x.shape[-1] // QK8_0 * 34)

@@ -1,12 +1,16 @@
 // minigpt convert: one front door for GPT-2 checkpoints -> GGUF (a Hugging Face
 // folder, nanoGPT's ckpt.pt, an llm.c .bin, a .safetensors file).
 //
-// The conversion itself is scripts/convert.py: numpy only, tensors read from
-// memory maps, pickles through a restricted unpickler that never runs code. This
-// command checks the arguments, says what SRC is, finds the script beside the
-// executable and replaces itself with `/usr/bin/python3 convert.py ARGS...`
-// (execv, no shell, the arguments passed through unchanged), so the script's
-// exit status, error line and progress bar are the command's own.
+// The converter of record is scripts/convert.py: numpy only, every kind of
+// checkpoint, pickles through a restricted unpickler that never runs code. The
+// common kinds (llm.c, Hugging Face safetensors with vocab.json + merges.txt,
+// nanoGPT with GPT-2 BPE) are first tried natively (cli/convert_native.h), which
+// writes the same bytes at the speed of copying the file. Whatever the native
+// path declines (another kind, another tokenizer, an option only the script has,
+// or a problem in the input) goes to the script: this command replaces itself
+// with `/usr/bin/python3 convert.py ARGS...` (execv, no shell, the arguments
+// passed through unchanged), so the script's exit status, error line and
+// progress bar are the command's own. --via native|script picks one path.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +23,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/convert_native.h"
 #include "format/checkpoint_kind.h"
 
 namespace minigpt::cli {
@@ -74,6 +79,8 @@ int cmd_convert(int argc, char** argv) {
         cxxopts::value<std::string>(), "DIR")(
         "source", "Hugging Face: auto, safetensors or bin", cxxopts::value<std::string>()->default_value("auto"), "S")(
         "tokenizer", "Hugging Face: auto, gpt2 or spm", cxxopts::value<std::string>()->default_value("auto"), "T")(
+        "via", "auto (native where it can, else the script), native (fail rather than run the script) or script",
+        cxxopts::value<std::string>()->default_value("auto"), "HOW")(
         "q,quiet", "no progress on stderr");
     opts.parse_positional({"src", "out"});
     opts.positional_help("SRC OUT.gguf");
@@ -85,20 +92,55 @@ int cmd_convert(int argc, char** argv) {
     if (outtype != "f32" && outtype != "f16" && outtype != "q8_0")
         usage_error("--outtype: expected f32, f16 or q8_0, got \"" + outtype + "\"");
 
+    const std::string via = args["via"].as<std::string>();
+    if (via != "auto" && via != "native" && via != "script")
+        usage_error("--via: expected auto, native or script, got \"" + via + "\"");
+
     const CheckpointKind kind = checkpoint_kind(src);
     if (kind == CheckpointKind::Missing) throw std::runtime_error(src + ": no such file or folder");
     if (kind == CheckpointKind::Gguf)
         throw std::runtime_error(src + ": already a GGUF file (minigpt quantize changes its weight type)");
-    const std::string script = find_convert_script();
+    std::string script, why_not;
+    try {
+        script = find_convert_script();
+    } catch (const std::runtime_error& e) {
+        if (via == "script") throw;
+        why_not = e.what();
+    }
+    if (via != "script") {
+        ConvertRequest req;
+        req.src = src, req.out = out, req.outtype = outtype, req.quiet = args.count("quiet") > 0;
+        req.tokenizer_dir_given = args.count("tokenizer-dir") > 0;
+        if (args.count("name")) req.name = args["name"].as<std::string>();
+        // The script's default: the project's copy of GPT-2's vocab.json + merges.txt.
+        req.tokenizer_dir = args.count("tokenizer-dir") ? args["tokenizer-dir"].as<std::string>()
+                            : script.empty() ? ""
+                                             : (std::filesystem::path(script).parent_path().parent_path() / "tests" /
+                                                "data" / "tokenizer" / "gpt2").string();
+        if (args.count("meta")) why_not = "--meta (a character vocabulary) is read by the script";
+        else if (args["source"].as<std::string>() == "bin") why_not = "--source bin is read by the script";
+        else if (args["tokenizer"].as<std::string>() == "spm") why_not = "--tokenizer spm is read by the script";
+        else if (why_not.empty() || args.count("tokenizer-dir") || kind == CheckpointKind::Folder) {
+            why_not.clear();
+            if (convert_natively(req, why_not)) return 0;
+        }
+        if (via == "native") throw std::runtime_error(src + ": not converted natively: " + why_not);
+    }
+    if (script.empty()) throw std::runtime_error(why_not);
     if (::access(kPython, X_OK) != 0)
         throw std::runtime_error(std::string("minigpt convert runs ") + kPython + " (with numpy), which is missing: "
                                  "apt-get install python3-numpy");
     if (!args.count("quiet"))
-        std::fprintf(stderr, "minigpt convert: %s is %s; running %s %s\n", src.c_str(), checkpoint_kind_name(kind),
-                     kPython, script.c_str());
+        std::fprintf(stderr, "minigpt convert: %s is %s; running %s %s%s%s\n", src.c_str(), checkpoint_kind_name(kind),
+                     kPython, script.c_str(), why_not.empty() ? "" : " (not converted natively: ",
+                     why_not.empty() ? "" : (why_not + ")").c_str());
 
     std::vector<std::string> words{kPython, script};
-    for (int i = 1; i < argc; ++i) words.emplace_back(argv[i]);
+    for (int i = 1; i < argc; ++i) {  // all but --via, which only this command has
+        const std::string a = argv[i];
+        if (a == "--via") ++i;
+        else if (a.rfind("--via=", 0) != 0) words.push_back(a);
+    }
     std::vector<char*> exec_argv;
     for (std::string& w : words) exec_argv.push_back(w.data());
     exec_argv.push_back(nullptr);

@@ -118,10 +118,16 @@ void GGUFWriter::add_tensor(const std::string& name, DType type, const std::vect
     if (ne.empty() || ne.size() > 4) throw std::runtime_error("tensor " + name + ": 1 to 4 dimensions");
     uint64_t rows = 1;
     for (size_t i = 1; i < ne.size(); ++i) rows *= uint64_t(ne[i]);
-    tensors_.push_back(Tensor{name, type, ne, data, uint64_t(dtype_row_bytes(type, ne[0])) * rows});
+    tensors_.push_back(Tensor{name, type, ne, data, uint64_t(dtype_row_bytes(type, ne[0])) * rows, nullptr});
 }
 
-void GGUFWriter::write(const std::string& path, uint64_t alignment) const {
+void GGUFWriter::add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne,
+                            TensorData write_data) {
+    add_tensor(name, type, ne, static_cast<const void*>(nullptr));
+    tensors_.back().write_data = std::move(write_data);
+}
+
+void GGUFWriter::write(const std::string& path, uint64_t alignment, const std::function<void()>& before_commit) const {
     std::string head;
     append<uint32_t>(head, 0x46554747);  // "GGUF"
     append<uint32_t>(head, 3);
@@ -154,10 +160,20 @@ void GGUFWriter::write(const std::string& path, uint64_t alignment) const {
     out.write(head);
     const std::string zeros(size_t(alignment), '\0');
     for (size_t i = 0; i < tensors_.size(); ++i) {
-        out.write(tensors_[i].data, tensors_[i].nbytes);
+        const Tensor& t = tensors_[i];
+        if (t.write_data) {
+            const uint64_t before = out.position();
+            t.write_data(out);
+            if (out.position() - before != t.nbytes)
+                throw std::runtime_error("tensor " + t.name + ": " + std::to_string(out.position() - before) +
+                                         " bytes written, " + std::to_string(t.nbytes) + " expected");
+        } else {
+            out.write(t.data, t.nbytes);
+        }
         const uint64_t pad = (alignment - tensors_[i].nbytes % alignment) % alignment;
-        if (i + 1 < tensors_.size()) out.write(zeros.data(), size_t(pad));
+        out.write(zeros.data(), size_t(pad));  // after the last one too, as gguf-py and ggml do
     }
+    if (before_commit) before_commit();
     out.commit();
 }
 

@@ -2,11 +2,13 @@
 // Used by `minigpt quantize` and by the tests that build model files.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "format/dtype.h"
 #include "format/gguf.h"
+#include "util/output_file.h"
 
 namespace minigpt {
 
@@ -28,8 +30,16 @@ public:
     // `data` (nbytes bytes) must stay valid until write(). ne[0] is the row length.
     void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, const void* data);
 
+    // A tensor whose bytes are made while the file is written: `write_data` appends
+    // exactly the tensor's size to the file (checked), so a converter streams one
+    // tensor at a time instead of holding them all.
+    using TensorData = std::function<void(OutputFile&)>;
+    void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, TensorData write_data);
+
     // Writes the file; `alignment` is also stored as general.alignment when not 32.
-    void write(const std::string& path, uint64_t alignment = 32) const;
+    // `before_commit` runs once every byte is written, before the file takes its
+    // name; a throw there leaves no file (the converter's last checks).
+    void write(const std::string& path, uint64_t alignment = 32, const std::function<void()>& before_commit = {}) const;
 
 private:
     struct Tensor {
@@ -38,6 +48,7 @@ private:
         std::vector<int64_t> ne;
         const void* data;
         uint64_t nbytes;
+        TensorData write_data;  // used when data is null
     };
     std::vector<std::pair<std::string, std::string>> kv_;  // key -> serialized (type + value)
     std::vector<Tensor> tensors_;

@@ -15,7 +15,7 @@
 
 namespace minigpt {
 
-void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n, Q8Rounding rounding) {
     if (n % kQ8_0Block != 0)
         throw std::runtime_error("q8_0: row of " + std::to_string(n) + " values is not a multiple of 32");
     for (int64_t b = 0; b < n / kQ8_0Block; ++b) {
@@ -26,7 +26,10 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].scale = f32_to_f16(d);
         // roundf: halves away from zero, as ggml (not nearbyint's ties-to-even).
-        for (int64_t j = 0; j < kQ8_0Block; ++j) y[b].q[j] = int8_t(std::roundf(xb[j] * id));
+        if (rounding == Q8Rounding::kDivide)
+            for (int64_t j = 0; j < kQ8_0Block; ++j) y[b].q[j] = d != 0.0f ? int8_t(std::roundf(xb[j] / d)) : 0;
+        else
+            for (int64_t j = 0; j < kQ8_0Block; ++j) y[b].q[j] = int8_t(std::roundf(xb[j] * id));
     }
 }
 

@@ -30,7 +30,12 @@
 namespace minigpt {
 
 // ggml's quantize_row_q8_0_ref: n floats (a multiple of 32) -> n/32 blocks.
-void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+// The two llama.cpp tools round x / d differently, and a file is byte-identical to
+// one of them only with its rule: llama-quantize multiplies by 1/d (kInverse, the
+// default); convert_hf_to_gguf.py's gguf-py divides by d (kDivide, which
+// scripts/gguf.py and `minigpt convert` follow). A value may land 1 apart.
+enum class Q8Rounding { kInverse, kDivide };
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n, Q8Rounding rounding = Q8Rounding::kInverse);
 // ggml's dequantize_row_q8_0: x[j] = d * q[j].
 void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n);
 // f32 <-> f16, round to nearest even (ggml's GGML_FP32_TO_FP16).

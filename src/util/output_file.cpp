@@ -2,7 +2,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace minigpt {
@@ -21,7 +24,54 @@ OutputFile::~OutputFile() {
 
 void OutputFile::write(const void* data, size_t n) {
     if (!f_) throw std::runtime_error(path_ + ": write after commit");
-    if (n && std::fwrite(data, 1, n, f_) != n) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+    // In pieces: one write() of many MiB runs several times slower than the same bytes
+    // in 256 KiB writes (measured 0.98 s against 0.18 s for 498 MB with dd on the 2-core
+    // VM), as the kernel's copy then streams from memory instead of the cache.
+    constexpr size_t kPiece = 256 << 10;
+    const char* p = static_cast<const char*>(data);
+    for (size_t done = 0; done < n;) {
+        const size_t k = std::min(kPiece, n - done);
+        if (std::fwrite(p + done, 1, k, f_) != k) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+        done += k;
+    }
+}
+
+void OutputFile::copy_from(int fd, uint64_t offset, uint64_t n, const std::string& source) {
+    flush();
+    const int out = ::fileno(f_);
+    loff_t in_off = loff_t(offset);
+    bool kernel_copy = true;
+    std::vector<char> buf;
+    while (n > 0) {
+        ssize_t got = -1;
+        if (kernel_copy) {
+            got = ::copy_file_range(fd, &in_off, out, nullptr, size_t(std::min<uint64_t>(n, 1u << 30)), 0);
+            if (got < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+                kernel_copy = false;  // another file system or an old kernel: copy through a buffer
+                continue;
+            }
+        } else {
+            buf.resize(size_t(std::min<uint64_t>(n, 8u << 20)));
+            got = ::pread(fd, buf.data(), std::min<size_t>(buf.size(), size_t(n)), in_off);
+            if (got > 0) {
+                if (std::fwrite(buf.data(), 1, size_t(got), f_) != size_t(got))
+                    throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+                in_off += got;
+            }
+        }
+        if (got < 0) throw std::runtime_error(source + ": read failed: " + std::strerror(errno));
+        if (got == 0) throw std::runtime_error(source + ": file ends " + std::to_string(n) + " bytes early");
+        n -= uint64_t(got);
+    }
+    flush();
+    // The kernel copy advanced the descriptor's offset behind stdio's back: resynchronize.
+    if (std::fseek(f_, 0, SEEK_END) != 0) throw std::runtime_error(path_ + ": seek failed: " + std::strerror(errno));
+}
+
+uint64_t OutputFile::position() {
+    const long pos = f_ ? std::ftell(f_) : -1;
+    if (pos < 0) throw std::runtime_error(path_ + ": cannot tell the write position: " + std::strerror(errno));
+    return uint64_t(pos);
 }
 
 void OutputFile::flush() {

@@ -2,6 +2,7 @@
 // PATH by commit(); an object destroyed without commit() removes its temporary
 // file, so a failure never leaves a partial output behind.
 #pragma once
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -16,6 +17,11 @@ public:
 
     void write(const void* data, size_t n);
     void write(const std::string& s) { write(s.data(), s.size()); }
+    // Appends n bytes of the file open as `fd`, from `offset`, copied by the kernel
+    // (copy_file_range: no trip through this process's memory, as cp copies), or by
+    // pread/write where the kernel cannot. Throws naming `source` on a short read.
+    void copy_from(int fd, uint64_t offset, uint64_t n, const std::string& source);
+    uint64_t position();  // bytes written so far
     void flush();  // pushes buffered bytes to the temporary file
     void commit(); // fsync-free close + rename; throws on failure
     FILE* handle() { return f_; }

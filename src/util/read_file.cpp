@@ -68,4 +68,30 @@ std::string read_file(const std::string& path, const std::string& option) {
     }
 }
 
+std::string read_file_range(const std::string& path, uint64_t offset, uint64_t n) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail(path, std::strerror(errno), "");
+    std::string out;
+    try {
+        out.resize(size_t(n));
+    } catch (const std::bad_alloc&) {
+        ::close(fd);
+        fail(path, std::to_string(n) + " bytes do not fit in memory", "");
+    }
+    size_t got = 0;
+    while (got < out.size()) {
+        const ssize_t r = ::pread(fd, &out[got], out.size() - got, off_t(offset + got));
+        if (r > 0) got += size_t(r);
+        else if (r == 0) break;
+        else if (errno != EINTR) {
+            const int e = errno;
+            ::close(fd);
+            fail(path, std::strerror(e), "");
+        }
+    }
+    ::close(fd);
+    out.resize(got);
+    return out;
+}
+
 }  // namespace minigpt

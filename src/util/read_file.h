@@ -1,6 +1,7 @@
 // A whole file's bytes as a string, with errors that name the file: the one
 // file reader of the project (tokenizer files, prompts, texts, traces).
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace minigpt {
@@ -11,5 +12,9 @@ namespace minigpt {
 // "standard input" there. A non-empty `option` (the flag that named the file)
 // is added as " (<option>)", so the message also says where the path came from.
 std::string read_file(const std::string& path, const std::string& option = "");
+
+// Up to `n` bytes of `path` from byte `offset` (fewer where the file ends), with
+// the same errors: a header read without reading the weights behind it.
+std::string read_file_range(const std::string& path, uint64_t offset, uint64_t n);
 
 }  // namespace minigpt
