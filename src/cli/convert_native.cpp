@@ -223,11 +223,12 @@ bool convert_natively(const ConvertRequest& req, std::string& why_not) {
 
         auto names = gpt2_tensor_names(ck.n_layer);
         names.emplace_back(untied ? "lm_head.weight" : "wte.weight", "output.weight");
+        std::vector<TensorPlan> plan;
         uint64_t total = 0;
         for (const auto& [canon, gguf_name] : names) {
             const SourceTensor& t = ck.tensors.at(canon);
-            total += uint64_t(dtype_row_bytes(choose_type(gguf_name, t.is_matrix, t.cols, req.outtype), t.cols)) *
-                     uint64_t(t.rows);
+            plan.push_back(TensorPlan{t, choose_type(gguf_name, t.is_matrix, t.cols, req.outtype)});
+            total += plan.back().bytes();
         }
         const bool bar = !req.quiet && ::isatty(STDERR_FILENO) && total >= kBarMinBytes;
         std::optional<ProgressBar> progress;
@@ -235,23 +236,23 @@ bool convert_natively(const ConvertRequest& req, std::string& why_not) {
         uint64_t written = 0;
         for (size_t i = 0; i < names.size(); ++i) {
             const std::string gguf_name = names[i].second;
-            const SourceTensor& t = ck.tensors.at(names[i].first);
-            const DType type = choose_type(gguf_name, t.is_matrix, t.cols, req.outtype);
+            const SourceTensor& t = plan[i].tensor;
+            const DType type = plan[i].type;
             const std::vector<int64_t> ne = t.is_matrix ? std::vector<int64_t>{t.cols, t.rows}
                                                         : std::vector<int64_t>{t.cols};
-            const uint64_t nbytes = uint64_t(dtype_row_bytes(type, t.cols)) * uint64_t(t.rows);
-            w.add_tensor(gguf_name, type, ne, [&, i, gguf_name, type, ne, nbytes](OutputFile& out) {
+            w.add_tensor(gguf_name, type, ne, [&, i, gguf_name, type, ne](OutputFile& out) {
                 if (progress && !bar) {
                     char line[160];
                     std::snprintf(line, sizeof line, "[%3zu/%zu] %-28s %-4s ne=%s", i + 1, names.size(),
                                   gguf_name.c_str(), type_name(type), ne_text(ne).c_str());
                     log(line);
                 }
-                source.write(ck.tensors.at(names[i].first), type, out);
-                written += nbytes;
+                source.write(i, out);
+                written += plan[i].bytes();
                 if (progress) progress->update(int64_t(written), gguf_name);
             });
         }
+        source.start(plan);
         // The copied tensors' checks end before the file is committed: a throw leaves no file.
         w.write(req.out, 32, [&] { source.finish(); });
         if (progress) progress->finish(std::to_string(total >> 20) + " MiB of tensors");

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/dispatch.h"
+#include "util/huge_pages.h"
 
 namespace minigpt::cli {
 
@@ -31,6 +32,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    minigpt::use_huge_pages_for_heap();  // first: every command's buffers fault in far faster
     using minigpt::cli::Command;
     return minigpt::cli::dispatch(argc, argv, "minigpt", "command", minigpt::cli::command_registry(), usage,
                                   [](const Command& c, int n, char** args) {

@@ -25,44 +25,65 @@ float bf16_to_f32(uint16_t h) {
     return f;
 }
 
+// A buffer of n elements whose old contents may go: growing it then allocates
+// without copying them over.
+template <typename T>
+void resize_unkept(UninitVector<T>& v, size_t n) {
+    if (n > v.capacity()) v.clear();
+    v.resize(n);
+}
+
 }  // namespace
 
-void transpose_f32(const float* in, float* out, int64_t rows, int64_t cols) {
-    // 8x8 blocks in registers (AVX2: unpack, shuffle, swap 128-bit lanes), the edges
-    // element by element: a plain loop moves ~1 GB/s, and a GPT-2 124M has 340 MB of
-    // Conv1D weights to turn.
-    int64_t r0 = 0;
+// The 8x8 block at (r0, c0) of a (rows, cols) matrix, transposed in registers
+// (AVX2: unpack, shuffle, swap 128-bit lanes).
 #if defined(__AVX2__)
-    for (; r0 + 8 <= rows; r0 += 8) {
-        int64_t c0 = 0;
-        for (; c0 + 8 <= cols; c0 += 8) {
-            __m256 v[8], t[8];
-            for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(in + (r0 + i) * cols + c0);
-            for (int i = 0; i < 8; i += 2) {
-                t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-                t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-            }
-            for (int i = 0; i < 8; i += 4)
-                for (int j = 0; j < 2; ++j) {
-                    v[i + j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
-                    v[i + j + 2] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
-                }
-            // v[0], v[2], v[1], v[3] now hold columns 0, 1, 2, 3 of rows 0-3 (columns 4-7 in
-            // their high lanes); v[4..7] the same for rows 4-7.
-            const int column_in[4] = {0, 2, 1, 3};
-            for (int k = 0; k < 4; ++k) {
-                const __m256 a = v[column_in[k]], b = v[4 + column_in[k]];
-                _mm256_storeu_ps(out + (c0 + k) * rows + r0, _mm256_permute2f128_ps(a, b, 0x20));
-                _mm256_storeu_ps(out + (c0 + k + 4) * rows + r0, _mm256_permute2f128_ps(a, b, 0x31));
-            }
-        }
-        for (int64_t c = c0; c < cols; ++c)
-            for (int64_t r = r0; r < r0 + 8; ++r) out[c * rows + r] = in[r * cols + c];
+static void transpose_block8(const float* in, float* out, int64_t rows, int64_t cols, int64_t r0, int64_t c0) {
+    __m256 v[8], t[8];
+    for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(in + (r0 + i) * cols + c0);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
     }
-#endif
-    for (int64_t r = r0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; ++j) {
+            v[i + j] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            v[i + j + 2] = _mm256_shuffle_ps(t[i + j], t[i + j + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    // v[0], v[2], v[1], v[3] now hold columns 0, 1, 2, 3 of rows 0-3 (columns 4-7 in
+    // their high lanes); v[4..7] the same for rows 4-7.
+    const int column_in[4] = {0, 2, 1, 3};
+    for (int k = 0; k < 4; ++k) {
+        const __m256 a = v[column_in[k]], b = v[4 + column_in[k]];
+        _mm256_storeu_ps(out + (c0 + k) * rows + r0, _mm256_permute2f128_ps(a, b, 0x20));
+        _mm256_storeu_ps(out + (c0 + k + 4) * rows + r0, _mm256_permute2f128_ps(a, b, 0x31));
+    }
 }
+#endif
+
+void transpose_f32(const float* in, float* out, int64_t rows, int64_t cols) {
+    // 64x64 tiles (16 KiB in, 16 KiB out: both stay in L1) of 8x8 register blocks;
+    // the ragged edges element by element. A plain loop moves ~1 GB/s, and a GPT-2
+    // 124M has 340 MB of Conv1D weights to turn.
+    constexpr int64_t kTile = 64;
+    for (int64_t rt = 0; rt < rows; rt += kTile)
+        for (int64_t ct = 0; ct < cols; ct += kTile) {
+            const int64_t r_end = std::min(rows, rt + kTile), c_end = std::min(cols, ct + kTile);
+            int64_t r0 = rt;
+#if defined(__AVX2__)
+            const int64_t c8_end = ct + (c_end - ct) / 8 * 8;
+            for (; r0 + 8 <= r_end; r0 += 8) {
+                for (int64_t c0 = ct; c0 < c8_end; c0 += 8) transpose_block8(in, out, rows, cols, r0, c0);
+                for (int64_t c = c8_end; c < c_end; ++c)
+                    for (int64_t r = r0; r < r0 + 8; ++r) out[c * rows + r] = in[r * cols + c];
+            }
+#endif
+            for (int64_t r = r0; r < r_end; ++r)
+                for (int64_t c = ct; c < c_end; ++c) out[c * rows + r] = in[r * cols + c];
+        }
+}
+
+uint64_t TensorPlan::bytes() const { return uint64_t(dtype_row_bytes(type, tensor.cols)) * uint64_t(tensor.rows); }
 
 CheckpointCopier::CheckpointCopier(const std::vector<std::string>& paths) : paths_(paths) {
     for (const std::string& p : paths) {
@@ -76,111 +97,150 @@ CheckpointCopier::CheckpointCopier(const std::vector<std::string>& paths) : path
 }
 
 CheckpointCopier::~CheckpointCopier() {
-    try {
-        finish();
-    } catch (const std::exception&) {  // unwinding already: the first error is the one reported
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
     }
+    changed_.notify_all();
+    if (worker_.joinable()) worker_.join();
     for (int fd : fds_) ::close(fd);
-}
-
-void CheckpointCopier::write(const SourceTensor& t, DType type, OutputFile& out) {
-    if (type == DType::F32 && t.type == SourceType::F32 && !t.transposed && t.file >= 0) {
-        copy_f32(t, out);
-        return;
-    }
-    read_f32(t, values_);
-    if (type == DType::F32) {
-        out.write(values_.data(), values_.size() * 4);
-        return;
-    }
-    const int64_t row_bytes = dtype_row_bytes(type, t.cols);
-    converted_.resize(size_t(row_bytes * t.rows));
-    for (int64_t r = 0; r < t.rows; ++r) {
-        const float* row = values_.data() + r * t.cols;
-        uint8_t* dst = converted_.data() + r * row_bytes;
-        if (type == DType::F16) convert_row_f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), t.cols);
-        else quantize_row_q8_0(row, reinterpret_cast<BlockQ8_0*>(dst), t.cols, Q8Rounding::kDivide);
-    }
-    out.write(converted_.data(), converted_.size());
 }
 
 bool CheckpointCopier::same_values(const SourceTensor& a, const SourceTensor& b) {
     if (a.file == b.file && a.offset == b.offset && a.type == b.type) return true;
-    UninitVector<float> x, y;
-    read_f32(a, x);
-    read_f32(b, y);
+    UninitVector<float> x(size_t(a.rows * a.cols)), y(size_t(b.rows * b.cols)), stored;
+    UninitVector<uint16_t> half;
+    read_f32(a, x.data(), stored, half);
+    read_f32(b, y.data(), stored, half);
     return std::equal(x.begin(), x.end(), y.begin(), y.end());
 }
 
-void CheckpointCopier::read_f32(const SourceTensor& t, UninitVector<float>& out) {
-    const uint64_t n = uint64_t(t.rows) * uint64_t(t.cols);
-    out.resize(n);
-    if (t.file < 0) {
-        std::fill(out.begin(), out.end(), 0.0f);
+void CheckpointCopier::start(std::vector<TensorPlan> plan) {
+    plan_ = std::move(plan);
+    worker_ = std::thread([this] { work(); });
+}
+
+void CheckpointCopier::write(size_t i, OutputFile& out) {
+    const TensorPlan& p = plan_.at(i);
+    if (p.copied()) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!error_.empty()) throw std::runtime_error(error_);
+        }
+        out.copy_from(fds_[size_t(p.tensor.file)], p.tensor.offset, p.tensor.bytes(), paths_[size_t(p.tensor.file)]);
         return;
     }
-    float* dst = out.data();
+    Ready r;
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return !error_.empty() || (!ready_.empty() && ready_.front().index == i); });
+        if (!error_.empty()) throw std::runtime_error(error_);
+        r = std::move(ready_.front());
+        ready_.pop_front();
+    }
+    changed_.notify_all();
+    out.write(r.bytes.data(), r.bytes.size());
+    std::lock_guard<std::mutex> lock(mutex_);
+    spare_.push_back(std::move(r.bytes));
+}
+
+void CheckpointCopier::finish() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [&] { return !error_.empty() || checked_ == plan_.size(); });
+    if (!error_.empty()) throw std::runtime_error(error_);
+}
+
+void CheckpointCopier::work() {
+    constexpr size_t kAhead = 2;  // converted tensors waiting at most: memory stays ~2 tensors
+    UninitVector<float> values, stored, chunk(kChunkFloats);
+    UninitVector<uint16_t> half;
+    try {
+        for (size_t i = 0; i < plan_.size(); ++i) {
+            const TensorPlan& p = plan_[i];
+            if (p.copied()) {
+                check_copied(p.tensor, chunk);
+            } else {
+                UninitVector<uint8_t> bytes;
+                {
+                    std::unique_lock<std::mutex> lock(mutex_);
+                    changed_.wait(lock, [&] { return stop_ || ready_.size() < kAhead; });
+                    if (stop_) return;
+                    if (!spare_.empty()) {
+                        bytes = std::move(spare_.back());
+                        spare_.pop_back();
+                    }
+                }
+                convert(p, bytes, values, stored, half);
+                std::lock_guard<std::mutex> lock(mutex_);
+                ready_.push_back(Ready{i, std::move(bytes)});
+            }
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                checked_ = i + 1;
+                if (stop_) return;
+            }
+            changed_.notify_all();
+        }
+    } catch (const std::exception& e) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            error_ = e.what();
+        }
+        changed_.notify_all();
+    }
+}
+
+void CheckpointCopier::convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, UninitVector<float>& values,
+                               UninitVector<float>& stored, UninitVector<uint16_t>& half) {
+    const SourceTensor& t = p.tensor;
+    resize_unkept(bytes, size_t(p.bytes()));
+    if (p.type == DType::F32) {  // f32 out: the values land in the output bytes directly
+        read_f32(t, reinterpret_cast<float*>(bytes.data()), stored, half);
+        return;
+    }
+    resize_unkept(values, size_t(t.rows * t.cols));
+    read_f32(t, values.data(), stored, half);
+    const int64_t row_bytes = dtype_row_bytes(p.type, t.cols);
+    for (int64_t r = 0; r < t.rows; ++r) {
+        const float* row = values.data() + r * t.cols;
+        uint8_t* dst = bytes.data() + r * row_bytes;
+        if (p.type == DType::F16) convert_row_f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), t.cols);
+        else quantize_row_q8_0(row, reinterpret_cast<BlockQ8_0*>(dst), t.cols, Q8Rounding::kDivide);
+    }
+}
+
+void CheckpointCopier::check_copied(const SourceTensor& t, UninitVector<float>& chunk) {
+    const uint64_t total = t.bytes();
+    for (uint64_t done = 0; done < total;) {
+        const uint64_t n = std::min<uint64_t>(total - done, kChunkFloats * 4);
+        pread_all(t, chunk.data(), n, done);
+        check_finite(t, chunk.data(), n / 4);
+        done += n;
+    }
+}
+
+void CheckpointCopier::read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored,
+                                UninitVector<uint16_t>& half) {
+    const uint64_t n = uint64_t(t.rows) * uint64_t(t.cols);
+    if (t.file < 0) {
+        std::fill(out, out + n, 0.0f);
+        return;
+    }
+    float* dst = out;
     if (t.transposed) {
-        stored_.resize(n);
-        dst = stored_.data();
+        resize_unkept(stored, n);
+        dst = stored.data();
     }
     if (t.type == SourceType::F32) {
         pread_all(t, dst, n * 4);
     } else {
-        half_.resize(n);
-        pread_all(t, half_.data(), n * 2);
-        if (t.type == SourceType::F16) convert_row_f16_to_f32(half_.data(), dst, int64_t(n));
-        else for (uint64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(half_[i]);
+        resize_unkept(half, n);
+        pread_all(t, half.data(), n * 2);
+        if (t.type == SourceType::F16) convert_row_f16_to_f32(half.data(), dst, int64_t(n));
+        else for (uint64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(half[i]);
     }
     check_finite(t, dst, n);
-    if (t.transposed) transpose_f32(stored_.data(), out.data(), t.cols, t.rows);
-}
-
-void CheckpointCopier::copy_f32(const SourceTensor& t, OutputFile& out) {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!checker_.joinable()) checker_ = std::thread([this] { check_queued(); });
-        queue_.push_back(t);
-    }
-    queued_.notify_one();
-    out.copy_from(fds_[size_t(t.file)], t.offset, t.bytes(), paths_[size_t(t.file)]);
-}
-
-void CheckpointCopier::finish() {
-    {
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_ = true;
-    }
-    queued_.notify_one();
-    if (checker_.joinable()) checker_.join();
-    if (!check_error_.empty()) throw std::runtime_error(check_error_);
-}
-
-void CheckpointCopier::check_queued() {
-    UninitVector<float> chunk(kChunkFloats);
-    for (;;) {
-        SourceTensor t;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            queued_.wait(lock, [this] { return done_ || !queue_.empty(); });
-            if (queue_.empty()) return;
-            t = queue_.front();
-            queue_.pop_front();
-        }
-        try {
-            const uint64_t total = t.bytes();
-            for (uint64_t done = 0; done < total;) {
-                const uint64_t n = std::min<uint64_t>(total - done, kChunkFloats * 4);
-                pread_all(t, chunk.data(), n, done);
-                check_finite(t, chunk.data(), n / 4);
-                done += n;
-            }
-        } catch (const std::exception& e) {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (check_error_.empty()) check_error_ = e.what();
-            queue_.clear();
-        }
-    }
+    if (t.transposed) transpose_f32(stored.data(), out, t.cols, t.rows);
 }
 
 void CheckpointCopier::pread_all(const SourceTensor& t, void* dst, uint64_t n, uint64_t skip) {

@@ -1,10 +1,11 @@
 // Copies a checkpoint's tensors (format/gpt2_checkpoint.h) into a GGUF file as it
 // is written, converted to the file's type: the data path of `minigpt convert`'s
-// native converter. Unchanged f32 tensors are copied by the kernel (as cp copies)
-// while a second thread reads them too and checks every value; the others are read
-// a tensor at a time, widened to f32, checked, transposed where the checkpoint
-// stores them (in, out), and converted (f16, or q8_0 rounded as gguf-py rounds).
-// Every tensor is checked for NaN and infinity, as scripts/convert.py checks them.
+// native converter, two threads on the way. Unchanged f32 tensors are copied by the
+// kernel (as cp copies) while the second thread reads them too and checks every
+// value; the others the second thread reads a tensor at a time, widens to f32,
+// checks, transposes where the checkpoint stores them (in, out) and converts (f16,
+// or q8_0 rounded as gguf-py rounds) while the first writes the one before. Every
+// tensor is checked for NaN and infinity, as scripts/convert.py checks them.
 #pragma once
 #include <condition_variable>
 #include <deque>
@@ -20,6 +21,16 @@
 
 namespace minigpt {
 
+// One tensor of the output: where it comes from and the type it is written in.
+struct TensorPlan {
+    SourceTensor tensor;
+    DType type = DType::F32;
+    // Copied by the kernel: f32 stored as it is written (the checks read it beside).
+    bool copied() const { return type == DType::F32 && tensor.type == SourceType::F32 && !tensor.transposed &&
+                                 tensor.file >= 0; }
+    uint64_t bytes() const;  // in the output
+};
+
 class CheckpointCopier {
 public:
     explicit CheckpointCopier(const std::vector<std::string>& paths);  // opens them; throws naming a path
@@ -27,31 +38,44 @@ public:
     CheckpointCopier(const CheckpointCopier&) = delete;
     CheckpointCopier& operator=(const CheckpointCopier&) = delete;
 
-    // Appends tensor t, converted to `type`, to `out`; throws on NaN or infinity
-    // (for kernel-copied tensors, finish() reports it).
-    void write(const SourceTensor& t, DType type, OutputFile& out);
-    // Waits for the checks of kernel-copied tensors; throws if one held NaN or infinity.
-    void finish();
     // True when the two tensors hold the same values (a tied head stored twice).
+    // Before start().
     bool same_values(const SourceTensor& a, const SourceTensor& b);
 
+    // Starts a thread that reads, checks and converts the plan's tensors in order,
+    // up to two tensors ahead of write(), while this thread writes.
+    void start(std::vector<TensorPlan> plan);
+    // Appends plan tensor i (called for i = 0, 1, ... in order) to `out`; throws if
+    // a tensor so far held NaN or infinity or could not be read.
+    void write(size_t i, OutputFile& out);
+    // Waits for the last checks; throws as write().
+    void finish();
+
 private:
+    struct Ready {
+        size_t index;
+        UninitVector<uint8_t> bytes;
+    };
     std::vector<std::string> paths_;
     std::vector<int> fds_;
-    UninitVector<float> values_, stored_;  // a tensor as f32; as stored before a transpose
-    UninitVector<uint16_t> half_;          // f16 / bf16 as read
-    UninitVector<uint8_t> converted_;      // the output type's bytes
-    // The checker thread and its queue of kernel-copied tensors.
+    std::vector<TensorPlan> plan_;
+    // Between the two threads: converted tensors waiting to be written, spent
+    // buffers to reuse (their pages are faulted in once), the first error.
     std::mutex mutex_;
-    std::condition_variable queued_;
-    std::deque<SourceTensor> queue_;
-    bool done_ = false;
-    std::thread checker_;
-    std::string check_error_;
+    std::condition_variable changed_;
+    std::deque<Ready> ready_;
+    std::vector<UninitVector<uint8_t>> spare_;
+    size_t checked_ = 0;  // plan tensors the worker is done with
+    bool stop_ = false;
+    std::string error_;
+    std::thread worker_;
 
-    void read_f32(const SourceTensor& t, UninitVector<float>& out);
-    void copy_f32(const SourceTensor& t, OutputFile& out);
-    void check_queued();
+    void work();
+    void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, UninitVector<float>& values,
+                 UninitVector<float>& stored, UninitVector<uint16_t>& half);
+    void check_copied(const SourceTensor& t, UninitVector<float>& chunk);
+    // The tensor's rows * cols values as f32 into `out` (transposed when stored (in, out)).
+    void read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored, UninitVector<uint16_t>& half);
     void pread_all(const SourceTensor& t, void* dst, uint64_t n, uint64_t skip = 0);
     void check_finite(const SourceTensor& t, const float* x, uint64_t n) const;
 };

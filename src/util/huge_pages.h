@@ -1,0 +1,20 @@
+// Huge pages for this process's own memory. On the VMs we run on, the first
+// touch of a fresh 4 KiB page of anonymous memory costs ~11.6 us (a 64 MiB
+// buffer: 188 ms to fault in, 3.4 ms to fill once faulted); the same buffer in
+// 2 MiB transparent huge pages faults in 4.2 ms. The kernel's setting here is
+// "madvise": a region gets huge pages only when the program asks. So:
+//   - use_huge_pages_for_heap() asks for the malloc heap (where every block
+//     below 32 MiB then lives) and keeps freed heap memory for reuse instead of
+//     giving it back and faulting it in again. Called first thing in main().
+//   - advise_huge_pages() asks for one large block (UninitVector's buffers,
+//     which glibc maps apart from the heap above 32 MiB).
+// Where the kernel has no transparent huge pages both do nothing.
+#pragma once
+#include <cstddef>
+
+namespace minigpt {
+
+void use_huge_pages_for_heap();
+void advise_huge_pages(void* p, size_t bytes);
+
+}  // namespace minigpt
