@@ -100,12 +100,12 @@ int cmd_convert(int argc, char** argv) {
     if (kind == CheckpointKind::Missing) throw std::runtime_error(src + ": no such file or folder");
     if (kind == CheckpointKind::Gguf)
         throw std::runtime_error(src + ": already a GGUF file (minigpt quantize changes its weight type)");
-    std::string script, why_not;
+    std::string script, no_script, why_not;
     try {
         script = find_convert_script();
     } catch (const std::runtime_error& e) {
         if (via == "script") throw;
-        why_not = e.what();
+        no_script = e.what();
     }
     if (via != "script") {
         ConvertRequest req;
@@ -120,13 +120,14 @@ int cmd_convert(int argc, char** argv) {
         if (args.count("meta")) why_not = "--meta (a character vocabulary) is read by the script";
         else if (args["source"].as<std::string>() == "bin") why_not = "--source bin is read by the script";
         else if (args["tokenizer"].as<std::string>() == "spm") why_not = "--tokenizer spm is read by the script";
-        else if (why_not.empty() || args.count("tokenizer-dir") || kind == CheckpointKind::Folder) {
-            why_not.clear();
+        else if (!script.empty() || args.count("tokenizer-dir") || kind == CheckpointKind::Folder) {
             if (convert_natively(req, why_not)) return 0;
+        } else {
+            why_not = "no GPT-2 tokenizer files without the source tree (--tokenizer-dir DIR)";
         }
         if (via == "native") throw std::runtime_error(src + ": not converted natively: " + why_not);
     }
-    if (script.empty()) throw std::runtime_error(why_not);
+    if (script.empty()) throw std::runtime_error(no_script + " (not converted natively: " + why_not + ")");
     if (::access(kPython, X_OK) != 0)
         throw std::runtime_error(std::string("minigpt convert runs ") + kPython + " (with numpy), which is missing: "
                                  "apt-get install python3-numpy");
