@@ -224,6 +224,12 @@ put("safetensors/shape_size_mismatch.safetensors", st({"a": dict(T, shape=[3, 3]
 put("safetensors/negative_shape.safetensors", st({"a": dict(T, shape=[-2])}, b"\0" * 8), CONV,
     "shape must be a list of non-negative integers")
 put("safetensors/unused_bytes.safetensors", st({"a": T}, b"\0" * 16), CONV, "8 bytes that no tensor uses")
+# The same through `minigpt convert`: its native reader refuses them and the script names the problem.
+for name, expected in (("duplicate_key", "duplicate key 'a'"), ("overlap", "overlap the previous tensor"),
+                       ("huge_header", "exceeds the"), ("shape_size_mismatch", "needs 36 bytes"),
+                       ("unused_bytes", "8 bytes that no tensor uses")):
+    with open(os.path.join(HERE, "safetensors", name + ".safetensors"), "rb") as f:
+        put(f"safetensors/{name}_front_door.safetensors", f.read(), "convert {DIR} {OUT}", expected)
 
 # ---------------------------------------------------------------- pickles (convert.py --source bin)
 CONVB = "convert.py {DIR} {OUT} --source bin"
@@ -275,6 +281,7 @@ put("checkpoint/llmc_param_count.bin", LLMC + b"\0" * 4 * (LLMC_PARAMS - 1), CON
     f"describes {LLMC_PARAMS} parameters = {1024 + 4 * LLMC_PARAMS} bytes with the header, but the file has")
 put("checkpoint/llmc_param_count_front_door.bin", LLMC + b"\0" * 4 * (LLMC_PARAMS - 1), "convert {FILE} {OUT}",
     "but the file has")
+put("checkpoint/llmc_truncated_header_front_door.bin", LLMC[:100], "convert {FILE} {OUT}", "too short for llm.c's")
 put("checkpoint/llmc_version_2.bin", LLMC[:4] + struct.pack("<i", 2) + LLMC[8:] + b"\0" * 4 * LLMC_PARAMS, CONVF,
     "llm.c checkpoint version 2 is not supported")
 put("checkpoint/not_a_checkpoint.bin", b"\x01\x02\x03\x04 no model here", CONVF, "not a checkpoint convert.py reads")
