@@ -98,7 +98,7 @@ FUZZ         := $(BUILD)/fuzz
 FUZZ_CXX     ?= clang++
 FUZZ_SECONDS ?= 120
 FUZZ_JOBS    ?= 2
-FUZZ_TARGETS := gguf bpe sentencepiece cli
+FUZZ_TARGETS := gguf bpe sentencepiece cli checkpoint
 FUZZ_OPT     ?= -O1
 FUZZ_FLAGS   := $(STD) $(FUZZ_OPT) -march=native $(WARN) -Wno-unknown-pragmas -Wno-unknown-warning-option \
                 -Wno-unused-private-field -gline-tables-only -pthread -fno-omit-frame-pointer \

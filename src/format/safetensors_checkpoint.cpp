@@ -112,11 +112,15 @@ void read_safetensors_file(const std::string& path, int file, GPT2Checkpoint& ck
     const std::string text = read_file_range(path, 8, n);
     // Duplicate keys: the parsed object keeps one, the script refuses the file.
     size_t top_keys = 0;
-    const Json header = nlohmann::ordered_json::parse(
-        text, [&](int depth, nlohmann::ordered_json::parse_event_t e, Json&) {
+    Json header;
+    try {
+        header = nlohmann::ordered_json::parse(text, [&](int depth, nlohmann::ordered_json::parse_event_t e, Json&) {
             if (depth == 1 && e == nlohmann::ordered_json::parse_event_t::key) ++top_keys;
             return true;
         });
+    } catch (const nlohmann::ordered_json::exception& e) {
+        throw std::runtime_error(path + ": header is not valid JSON (" + e.what() + ")");
+    }
     if (!header.is_object() || header.size() != top_keys) throw std::runtime_error(path + ": bad header");
     const uint64_t data_start = 8 + n, data_len = size - data_start;
     struct Span { uint64_t begin, end; };
@@ -180,7 +184,9 @@ void read_safetensors_file(const std::string& path, int file, GPT2Checkpoint& ck
 
 }  // namespace
 
-GPT2Checkpoint read_hf_safetensors(const std::string& folder, const std::string& file) {
+namespace {
+
+GPT2Checkpoint read_folder(const std::string& folder, const std::string& file) {
     GPT2Checkpoint ck;
     ck.kind = "Hugging Face";
     read_config(folder, ck);
@@ -209,6 +215,16 @@ GPT2Checkpoint read_hf_safetensors(const std::string& folder, const std::string&
     for (const auto& [name, shape] : shapes)
         if (name != "lm_head.weight" && !ck.tensors.count(name)) throw std::runtime_error(folder + ": missing " + name);
     return ck;
+}
+
+}  // namespace
+
+GPT2Checkpoint read_hf_safetensors(const std::string& folder, const std::string& file) {
+    try {
+        return read_folder(folder, file);
+    } catch (const nlohmann::ordered_json::exception& e) {  // a value of another JSON type than expected
+        throw std::runtime_error(folder + ": " + e.what());
+    }
 }
 
 }  // namespace minigpt

@@ -1,5 +1,6 @@
 #include "util/read_file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -71,6 +72,9 @@ std::string read_file(const std::string& path, const std::string& option) {
 std::string read_file_range(const std::string& path, uint64_t offset, uint64_t n) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail(path, std::strerror(errno), "");
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))  // never more than the file holds
+        n = uint64_t(st.st_size) > offset ? std::min<uint64_t>(n, uint64_t(st.st_size) - offset) : 0;
     std::string out;
     try {
         out.resize(size_t(n));

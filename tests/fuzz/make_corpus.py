@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Seed corpora for the fuzz targets, made from the test files (run by `make fuzz`).
 
-  make_corpus.py OUT_DIR   ->  OUT_DIR/{gguf,bpe,sentencepiece,cli}/ and OUT_DIR/cli.dict
+  make_corpus.py OUT_DIR   ->  OUT_DIR/{gguf,bpe,sentencepiece,cli,checkpoint}/ and OUT_DIR/cli.dict
 
 gguf           tiny GPT-2 GGUFs (f32, f16, q8_0; BPE and SentencePiece tokenizers) made
                by scripts/make_random_model.py + scripts/convert.py, a few KB each
 bpe            tests/data/tokenizer/gpt2_cases.tsv texts (mode bytes 0 and 1), their ids
                (mode 2 and 3), the head of vocab.json (mode 4)
 sentencepiece  tests/data/tokenizer/spm_*.model with texts of spm_cases.tsv
+checkpoint     tests/data/torch's archives, an llm.c file and a model.safetensors, each
+               after the mode byte fuzz_checkpoint.cpp reads
 cli            every run_minigpt([...]) argument list of tests/e2e (non-literal
                arguments become "model.gguf"), plus cli.dict: every flag in src/cli
 Each target's inputs follow the layout its tests/fuzz/fuzz_*.cpp describes.
@@ -102,13 +104,36 @@ def cli_seeds(out, dict_path):
             f.write(f'"{fl}"\n')
 
 
+def checkpoint_seeds(out):
+    """fuzz_checkpoint: mode byte 0 + the torch.save archives of tests/data/torch, 1 + an
+    llm.c file, 2 + the model.safetensors of a model shaped as fuzz_checkpoint's config.json."""
+    torch_dir = os.path.join(ROOT, "tests", "data", "torch")
+    for name in sorted(os.listdir(torch_dir)):
+        if name.endswith(".pt"):
+            with open(os.path.join(torch_dir, name), "rb") as f:
+                put(out, b"\0" + f.read())
+    import numpy as np
+    L, C, T, V = 1, 8, 8, 300
+    n = (V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C)
+    header = np.array([20240326, 3, T, V, L, 2, C, V] + [0] * 248, dtype="<i4").tobytes()
+    put(out, b"\1" + header + np.linspace(-1, 1, n, dtype="<f4").tobytes())
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = os.path.join(tmp, "hf")
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_random_model.py"), hf, "--n-layer", "1",
+                        "--n-head", "2", "--n-embd", "8", "--n-ctx", "8", "--vocab-size", "300"],
+                       check=True, capture_output=True)
+        with open(os.path.join(hf, "model.safetensors"), "rb") as f:
+            put(out, b"\2" + f.read())
+
+
 def main():
     out = sys.argv[1]
+    checkpoint_seeds(os.path.join(out, "checkpoint"))
     gguf_seeds(os.path.join(out, "gguf"))
     bpe_seeds(os.path.join(out, "bpe"))
     sentencepiece_seeds(os.path.join(out, "sentencepiece"))
     cli_seeds(os.path.join(out, "cli"), os.path.join(out, "cli.dict"))
-    for t in ("gguf", "bpe", "sentencepiece", "cli"):
+    for t in ("gguf", "bpe", "sentencepiece", "cli", "checkpoint"):
         print(f"corpus {t}: {len(os.listdir(os.path.join(out, t)))} seeds")
 
 

@@ -10,7 +10,7 @@ set -uo pipefail
 dir=$(cd "$1" && pwd) seconds=$2 jobs=$3
 shift 3
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(gguf bpe sentencepiece cli)
+[ ${#targets[@]} -gt 0 ] || targets=(gguf bpe sentencepiece cli checkpoint)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$dir/logs"
 
@@ -20,6 +20,7 @@ run_one() {  # target
         gguf) opts=(-max_len=65536) ;;
         bpe) opts=(-max_len=4096) ;;
         sentencepiece) opts=(-max_len=16384 -close_fd_mask=3) ;;   # the library logs to stderr
+        checkpoint) opts=(-max_len=65536) ;;
         cli) opts=(-max_len=512 -dict="$dir/corpus/cli.dict" -close_fd_mask=3) ;;
     esac
     rm -rf "$dir/crashes/$t"   # libFuzzer stops at the first crash: at most one per run

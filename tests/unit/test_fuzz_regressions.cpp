@@ -1,4 +1,4 @@
-// Replays every input in tests/fuzz/regressions/{gguf,bpe,sentencepiece}/ (each
+// Replays every input in tests/fuzz/regressions/{gguf,bpe,sentencepiece,checkpoint}/ (each
 // once crashed a fuzz target, or stands for a bug found by hand) through the
 // same entry points `make fuzz` runs: each must return normally. The CLI
 // target's regressions are replayed by tests/e2e/test_bad_inputs.py through the binary.
@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include "../fuzz/fuzz_bpe.cpp"
+#include "../fuzz/fuzz_checkpoint.cpp"
 #include "../fuzz/fuzz_gguf.cpp"
 #include "../fuzz/fuzz_sentencepiece.cpp"
 
@@ -46,3 +47,4 @@ TEST_CASE("fuzz regressions: GPT-2 BPE tokenizer") { replay("bpe", minigpt::fuzz
 TEST_CASE("fuzz regressions: SentencePiece from a serialized model") {
     replay("sentencepiece", minigpt::fuzz::fuzz_sentencepiece);
 }
+TEST_CASE("fuzz regressions: native checkpoint readers") { replay("checkpoint", minigpt::fuzz::fuzz_checkpoint); }
