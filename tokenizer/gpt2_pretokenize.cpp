@@ -1,5 +1,7 @@
 #include "tokenizer/gpt2_pretokenize.h"
 
+#include <algorithm>
+
 #include "util/utf8.h"
 
 namespace minigpt {
@@ -80,6 +82,13 @@ bool Gpt2PreTokenizer::next(size_t* begin, size_t* end) {
     }
     *end = pos_;
     return true;
+}
+
+size_t gpt2_split_point(std::string_view text, size_t from) {
+    auto printable = [](char c) { return c > ' ' && c < 0x7f; };
+    for (size_t i = std::max<size_t>(from, 2); i < text.size(); ++i)
+        if (text[i - 1] == '\n' && printable(text[i]) && printable(text[i - 2])) return i;
+    return text.size();
 }
 
 }  // namespace minigpt

@@ -27,6 +27,18 @@
 
 namespace minigpt {
 
+// The first position at or after `from` where every split of `text` by the pattern
+// has a boundary, or text.size() when there is none: just after a lone '\n'
+// between two printable ASCII characters other than space ("X\nY"). That '\n' is
+// a whitespace run of one before a non-space, one piece by rule 5 both in the
+// whole text and at the end of the part before (rule 3); no rule joins whitespace
+// to what follows except a U+0020 (rule 2), so Y starts a new match. (After a run
+// of two or more, the whole text splits the run before its last character while
+// the part before would keep it whole: "\n\n" is one token there, two here.)
+// Encoding a text part by part at such points gives exactly the ids of the whole
+// (special tokens never hold a '\n').
+size_t gpt2_split_point(std::string_view text, size_t from);
+
 class Gpt2PreTokenizer {
 public:
     explicit Gpt2PreTokenizer(std::string_view text)

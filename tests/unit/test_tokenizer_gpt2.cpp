@@ -233,6 +233,35 @@ TEST_CASE("gpt2 bpe: encode is const and thread-safe") {
     CHECK(b == want);
 }
 
+TEST_CASE("gpt2 split points: a text encoded part by part gives the ids of the whole") {
+    // Every split point the function offers, in a text built to tempt a wrong one:
+    // whitespace runs before and after newlines, CRLF, tabs, non-ASCII spaces (U+3000,
+    // U+00A0) and letters next to newlines, contractions and digits after them.
+    const Gpt2BpeTokenizer& tok = gpt2();
+    std::string text;
+    const char* lines[] = {"a\nb", "x \ny", "x\n y", "x\n\ny", "x\r\ny", "x\t\ny", "x\n\ty", "7\n's",
+                           "x\n\xe3\x80\x80y", "\xc2\xa0\nx", "x\n\xc2\xa0y", "done.\n\nThe", "it's\n'll",
+                           "<|endoftext|>\n<|endoftext|>", "end\n"};
+    for (int round = 0; round < 3; ++round)
+        for (const char* l : lines) text += l;
+    const std::vector<int32_t> whole = tok.encode(text, true);
+    int splits = 0;
+    for (size_t from = 0; from < text.size(); ++from) {
+        const size_t p = gpt2_split_point(text, from);
+        REQUIRE(p >= from);
+        if (p == text.size()) continue;
+        std::vector<int32_t> parts = tok.encode(std::string_view(text).substr(0, p), true);
+        const std::vector<int32_t> rest = tok.encode(std::string_view(text).substr(p), true);
+        parts.insert(parts.end(), rest.begin(), rest.end());
+        CAPTURE(p);
+        CHECK(parts == whole);
+        ++splits;
+    }
+    CHECK(splits > 0);
+    CHECK(gpt2_split_point("no newline at all", 0) == 17);
+    CHECK(gpt2_split_point("x\n\ny", 0) == 4);  // after a run of two: no split point
+}
+
 TEST_CASE("gpt2 byte map: 256 distinct printable characters, reversible") {
     std::set<uint32_t> seen;
     for (int b = 0; b < 256; ++b) seen.insert(gpt2_byte_to_code_point(uint8_t(b)));
