@@ -4,10 +4,9 @@
 // 2 MiB transparent huge pages faults in 4.2 ms. The kernel's setting here is
 // "madvise": a region gets huge pages only when the program asks. So:
 //   - use_huge_pages_for_heap() asks for the malloc heap (where every block
-//     below 32 MiB then lives) and keeps freed heap memory for reuse instead of
-//     giving it back and faulting it in again. Called first thing in main().
+//     below 8 MiB then lives). Called first thing in main().
 //   - advise_huge_pages() asks for one large block (UninitVector's buffers,
-//     which glibc maps apart from the heap above 32 MiB).
+//     which glibc maps apart from the heap from 8 MiB).
 // Where the kernel has no transparent huge pages both do nothing.
 #pragma once
 #include <cstddef>
