@@ -9,6 +9,7 @@
 #include <immintrin.h>
 #include <unistd.h>
 
+#include "format/f16.h"
 #include "format/quantize.h"
 
 namespace minigpt {
@@ -17,13 +18,6 @@ namespace {
 
 // 256 KiB pieces: the kernel's copies stay in the cache (see OutputFile::write).
 constexpr uint64_t kChunkFloats = 1u << 16;
-
-float bf16_to_f32(uint16_t h) {
-    const uint32_t bits = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
 
 // A buffer of n elements whose old contents may go: growing it then allocates
 // without copying them over.

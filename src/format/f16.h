@@ -1,4 +1,5 @@
-// IEEE half-precision <-> float conversion (F16C when compiled with it).
+// IEEE half-precision <-> float conversion (F16C when compiled with it), and bfloat16
+// (a float's upper 16 bits) to float.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -7,6 +8,14 @@
 #endif
 
 namespace minigpt {
+
+// Exact: a bfloat16 is the upper half of the float's bits.
+inline float bf16_to_f32(uint16_t h) {
+    const uint32_t bits = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
 
 inline float f16_to_f32(uint16_t h) {
 #if defined(__F16C__)

@@ -29,10 +29,7 @@ void matrix_row(float* out, const Matrix& m, int64_t r) {
         }
         case DType::BF16: {
             const uint16_t* p = reinterpret_cast<const uint16_t*>(row);
-            for (int64_t i = 0; i < m.cols; ++i) {
-                uint32_t bits = uint32_t(p[i]) << 16;
-                std::memcpy(&out[i], &bits, 4);
-            }
+            for (int64_t i = 0; i < m.cols; ++i) out[i] = bf16_to_f32(p[i]);
             break;
         }
     }
