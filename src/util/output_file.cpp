@@ -1,6 +1,8 @@
 #include "util/output_file.h"
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <algorithm>
 #include <stdexcept>
@@ -10,15 +12,56 @@
 
 namespace minigpt {
 
+namespace {
+
+// The temporary files being written, for the SIGINT/SIGTERM handler to remove: an
+// interrupted command (Ctrl-C during a conversion) leaves neither a partial output
+// nor its temporary. Fixed slots of C strings, because a handler may only call
+// async-signal-safe functions (unlink, signal, raise).
+constexpr int kSlots = 16;
+std::atomic<const char*> g_temporaries[kSlots];
+
+extern "C" void remove_temporaries_and_die(int sig) {
+    for (auto& slot : g_temporaries)
+        if (const char* path = slot.load()) ::unlink(path);
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);  // the default action: the exit status says which signal
+}
+
+void track(const char* path) {
+    // The handler replaces only the default action: an ignored signal (nohup) stays
+    // ignored, and a handler someone else installed stays theirs.
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+        struct sigaction now {};
+        if (::sigaction(sig, nullptr, &now) == 0 && !(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL)
+            std::signal(sig, remove_temporaries_and_die);
+    }
+    for (auto& slot : g_temporaries) {
+        const char* empty = nullptr;
+        if (slot.compare_exchange_strong(empty, path)) return;
+    }  // all slots taken: this one is still removed by the destructor on any error
+}
+
+void untrack(const char* path) {
+    for (auto& slot : g_temporaries) {
+        const char* mine = path;
+        if (slot.compare_exchange_strong(mine, nullptr)) return;
+    }
+}
+
+}  // namespace
+
 OutputFile::OutputFile(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
     f_ = std::fopen(tmp_.c_str(), "wb");
     if (!f_) throw std::runtime_error(path + ": cannot create: " + std::strerror(errno));
+    track(tmp_.c_str());
 }
 
 OutputFile::~OutputFile() {
     if (f_) {
         std::fclose(f_);
         std::remove(tmp_.c_str());
+        untrack(tmp_.c_str());
     }
 }
 
@@ -82,8 +125,10 @@ void OutputFile::commit() {
     if (!f_) return;
     const bool ok = std::fclose(f_) == 0;
     f_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-        const int e = errno;
+    const bool renamed = ok && std::rename(tmp_.c_str(), path_.c_str()) == 0;
+    const int e = errno;
+    untrack(tmp_.c_str());
+    if (!renamed) {
         std::remove(tmp_.c_str());
         throw std::runtime_error(path_ + ": cannot write: " + std::strerror(e));
     }

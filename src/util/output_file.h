@@ -1,6 +1,7 @@
 // Files written all-or-nothing: data goes to "PATH.tmp.PID" and is renamed over
 // PATH by commit(); an object destroyed without commit() removes its temporary
-// file, so a failure never leaves a partial output behind.
+// file, so a failure never leaves a partial output behind; SIGINT, SIGTERM and
+// SIGHUP remove the temporaries being written before the process dies of them.
 #pragma once
 #include <cstdint>
 #include <cstdio>

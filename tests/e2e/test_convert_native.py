@@ -20,13 +20,18 @@ import unittest
 
 import numpy as np
 
-from helpers import ROOT, SCRIPTS, minigpt_bin, require
+from helpers import ROOT, SANITIZED, SCRIPTS, minigpt_bin, require
 
 import checkpoint_writers as cw
 from hf_checkpoint import read_safetensors, write_safetensors
 
 GPT2_DIR = os.path.join(ROOT, "tests", "data", "tokenizer", "gpt2")
 OUTTYPES = ("f32", "f16", "q8_0")
+# Each output type goes through its own code (kernel copy, f16 rows, q8_0 blocks); every
+# case runs all three in the optimized build. Under the sanitizers, where the script's
+# half of each comparison is the same Python and the native half ~10x slower, f32 and
+# q8_0 only (the f16 rows are still converted there by the HF float16/bfloat16 cases).
+SANITIZED_OUTTYPES = ("f32", "q8_0")
 
 
 def convert(src, out, via, *extra):
@@ -44,7 +49,7 @@ class NativeEqualsScript(unittest.TestCase):
         self.tmp.cleanup()
 
     def same_bytes(self, what, src, *extra):
-        for outtype in OUTTYPES:
+        for outtype in SANITIZED_OUTTYPES if SANITIZED else OUTTYPES:
             with self.subTest(what=what, outtype=outtype):
                 native, script = os.path.join(self.d, "native.gguf"), os.path.join(self.d, "script.gguf")
                 p, t_native = convert(src, native, "native", "--outtype", outtype, *extra)
@@ -88,7 +93,8 @@ class NativeEqualsScript(unittest.TestCase):
         with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
             json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f)
         self.same_bytes("HF sharded (2 shards)", folder)
-        self.same_bytes("HF --name", folder, "--name", "my model")
+        if not SANITIZED:  # the metadata path only
+            self.same_bytes("HF --name", folder, "--name", "my model")
 
     def test_nanogpt_padded_bias_false_compiled(self):
         require("torch")
