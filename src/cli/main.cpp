@@ -35,11 +35,16 @@ void usage(FILE* out) {
 extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
 
 int main(int argc, char** argv) {
-    minigpt::use_huge_pages_for_heap();  // first: every command's buffers fault in far faster
-    // OpenBLAS starts its worker threads when it loads, and each spins (sched_yield)
-    // for ~0.1 s before it sleeps: a whole core of a 2-core machine taken from the
-    // command's start. Stop them; OpenBLAS starts them again at its first threaded call.
-    if (blas_thread_shutdown_) blas_thread_shutdown_();
+    // Once per process (the CLI fuzz target calls main() again and again).
+    static const bool process_set_up = [] {
+        minigpt::use_huge_pages_for_heap();  // first: every command's buffers fault in far faster
+        // OpenBLAS starts its worker threads when it loads, and each spins (sched_yield)
+        // for ~0.1 s before it sleeps: a whole core of a 2-core machine taken from the
+        // command's start. Stop them; OpenBLAS starts them again at its first threaded call.
+        if (blas_thread_shutdown_) blas_thread_shutdown_();
+        return true;
+    }();
+    (void)process_set_up;
     using minigpt::cli::Command;
     return minigpt::cli::dispatch(argc, argv, "minigpt", "command", minigpt::cli::command_registry(), usage,
                                   [](const Command& c, int n, char** args) {
