@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sys/stat.h>
 
+#include "format/le_bytes.h"
+
 namespace minigpt {
 
 namespace {
@@ -11,10 +13,6 @@ namespace {
 constexpr uint32_t kLlmcModelMagic = 20240326;  // llm.c train_gpt2.py write_model, header[0]
 // safetensors' own reader refuses headers over 100 MB; a real one is far smaller.
 constexpr uint64_t kMaxSafetensorsHeader = 100u << 20;
-
-uint32_t le32(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
-
-uint64_t le64(const uint8_t* p) { return uint64_t(le32(p)) | uint64_t(le32(p + 4)) << 32; }
 
 bool is_file(const std::string& path) {
     struct stat st {};
