@@ -30,6 +30,27 @@ std::vector<std::pair<std::string, int64_t>> parse_vocab_json(const std::string&
     return entries;
 }
 
+std::vector<std::string> parse_merges_txt(std::string_view text, const std::string& source) {
+    std::vector<std::string> merges;
+    size_t line_no = 0;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string line(text.substr(pos, end - pos));
+        pos = end + 1;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || (line_no == 1 && line.compare(0, 8, "#version") == 0)) continue;
+        const size_t space = line.find(' ');
+        if (space == std::string::npos || space == 0 || space + 1 == line.size() ||
+            line.find(' ', space + 1) != std::string::npos)
+            throw std::runtime_error(source + ": line " + std::to_string(line_no) +
+                                     ": expected two token texts separated by one space, found \"" + line + "\"");
+        merges.push_back(std::move(line));
+    }
+    return merges;
+}
+
 TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& merges_path) {
     TokenizerSpec spec;
     spec.model = "gpt2";
@@ -63,23 +84,7 @@ TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& 
     for (size_t id = 0; id < seen.size(); ++id)
         if (!seen[id]) spec.tokens[id] = "[PAD" + std::to_string(id) + "]";
 
-    const std::string merges = read_file(merges_path);
-    size_t line_no = 0;
-    for (size_t pos = 0; pos < merges.size();) {
-        size_t end = merges.find('\n', pos);
-        if (end == std::string::npos) end = merges.size();
-        std::string line = merges.substr(pos, end - pos);
-        pos = end + 1;
-        ++line_no;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty() || (line_no == 1 && line.compare(0, 8, "#version") == 0)) continue;
-        const size_t space = line.find(' ');
-        if (space == std::string::npos || space == 0 || space + 1 == line.size() ||
-            line.find(' ', space + 1) != std::string::npos)
-            throw std::runtime_error(merges_path + ": line " + std::to_string(line_no) +
-                                     ": expected two token texts separated by one space, found \"" + line + "\"");
-        spec.merges.push_back(std::move(line));
-    }
+    spec.merges = parse_merges_txt(read_file(merges_path), merges_path);
     return spec;
 }
 

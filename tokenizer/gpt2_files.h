@@ -4,6 +4,8 @@
 // highest priority first).
 #pragma once
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tokenizer/tokenizer.h"
 
@@ -16,6 +18,11 @@ namespace minigpt {
 // the file, the line and column (vocab.json, read by util/json.h) or line
 // (merges.txt) and what was expected.
 TokenizerSpec load_gpt2_files(const std::string& vocab_path, const std::string& merges_path);
+
+// The merges.txt parser on its own: "a b" lines in rank order, an optional first
+// "#version" line and empty lines skipped, a trailing '\r' dropped. `source` names
+// the text in error messages (with the line).
+std::vector<std::string> parse_merges_txt(std::string_view text, const std::string& source);
 
 // The vocab.json parser on its own: token text -> id pairs in file order.
 // `source` names the text in error messages.

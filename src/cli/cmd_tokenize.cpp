@@ -184,12 +184,12 @@ int cmd_tokenize(int argc, char** argv) {
         }
     }
     const bool bos = tok->add_bos() && tok->bos_id() >= 0 && !r.count("no-bos");
-    const bool special = r.count("special") > 0;
+    const bool special = r.count("special") > 0, pieces = r.count("pieces") > 0;
 
     OutWriter out;  // BOS, then the text's ids, formatted straight into the buffer
     bool first = true;
     auto emit = [&](int32_t id) {
-        if (r.count("pieces")) {
+        if (pieces) {
             // Control tokens (SentencePiece's <s>) decode to nothing: show their name instead.
             std::string piece = tok->token_bytes(id);
             if (piece.empty() && size_t(id) < spec.tokens.size()) piece = spec.tokens[size_t(id)];
@@ -209,7 +209,7 @@ int cmd_tokenize(int argc, char** argv) {
     } else {
         for (int32_t id : tok->encode(text, special)) emit(id);
     }
-    if (!r.count("pieces")) out.put('\n');
+    if (!pieces) out.put('\n');
     out.flush();
     return 0;
 }

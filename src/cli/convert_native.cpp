@@ -1,9 +1,7 @@
 #include "cli/convert_native.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -25,6 +23,7 @@
 #include "util/json.h"
 #include "util/progress.h"
 #include "util/read_file.h"
+#include "util/strings.h"
 #include "util/utf8.h"
 
 namespace minigpt::cli {
@@ -86,19 +85,7 @@ Vocab gpt2_vocab(const std::string& folder, int64_t n_vocab, bool trim) {
     // The script reads merges.txt as text: universal newlines and strict UTF-8.
     if (merges.find('\r') != std::string::npos || !valid_utf8(merges))
         throw std::runtime_error(merges_path + ": carriage returns or invalid UTF-8 (the script decides)");
-    size_t line_no = 0;
-    for (size_t pos = 0; pos <= merges.size();) {
-        size_t end = merges.find('\n', pos);
-        if (end == std::string::npos) end = merges.size();
-        std::string line = merges.substr(pos, end - pos);
-        pos = end + 1;
-        if (line_no++ == 0 && line.rfind("#version", 0) == 0) continue;
-        if (line.empty()) continue;
-        const size_t space = line.find(' ');
-        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-            throw std::runtime_error(merges_path + ": line " + std::to_string(line_no) + " is not two tokens");
-        v.merges.push_back(std::move(line));
-    }
+    v.merges = parse_merges_txt(merges, merges_path);
     if (trim) {  // nanoGPT: trailing ids without a token are embedding padding
         size_t n = v.types.size();
         while (n > 0 && v.types[n - 1] == kUnused) --n;
@@ -111,8 +98,7 @@ Vocab gpt2_vocab(const std::string& folder, int64_t n_vocab, bool trim) {
 
 // convert.py's choose_type: 1-D tensors, position_embd and non-weights stay f32.
 DType choose_type(const std::string& name, bool matrix, int64_t cols, const std::string& outtype) {
-    const bool weight = name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
-    if (outtype == "f32" || !matrix || name == "position_embd.weight" || !weight) return DType::F32;
+    if (outtype == "f32" || !matrix || name == "position_embd.weight" || !ends_with(name, ".weight")) return DType::F32;
     if (outtype == "q8_0" && cols % kQ8_0Block == 0) return DType::Q8_0;
     return DType::F16;
 }

@@ -9,6 +9,7 @@
 #include "format/gpt2_checkpoint.h"
 #include "format/mapped_file.h"
 #include "format/torch_archive.h"
+#include "util/strings.h"
 
 namespace minigpt {
 
@@ -74,7 +75,7 @@ GPT2Checkpoint read_nanogpt_checkpoint(const std::string& path) {
             throw std::runtime_error(path + ": a model entry that is not a named tensor");
         const TorchTensor& t = *value.tensor;
         const std::string canon = canonical(key.s);
-        if (canon.size() > 10 && canon.compare(canon.size() - 10, 10, ".attn.bias") == 0 && t.shape.size() == 4)
+        if (ends_with(canon, ".attn.bias") && t.shape.size() == 4)
             continue;  // the causal-mask buffer of model.py's slow attention path
         const auto want = shapes.find(canon);
         if (want == shapes.end()) throw std::runtime_error(path + ": unexpected tensor " + key.s);
@@ -95,7 +96,7 @@ GPT2Checkpoint read_nanogpt_checkpoint(const std::string& path) {
     }
     for (const auto& [canon, shape] : shapes) {
         if (canon == "lm_head.weight" || ck.tensors.count(canon)) continue;
-        const bool is_bias = canon.size() > 5 && canon.compare(canon.size() - 5, 5, ".bias") == 0;
+        const bool is_bias = ends_with(canon, ".bias");
         if (!is_bias || bias) throw std::runtime_error(path + ": missing tensor " + canon);
         SourceTensor zeros;  // bias=False: GGUF's gpt2 graph has biases, all zero here
         zeros.cols = shape.second;

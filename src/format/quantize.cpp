@@ -12,6 +12,7 @@
 #include "format/gguf_writer.h"
 #include "format/tensor.h"
 #include "util/thread_pool.h"
+#include "util/strings.h"
 
 namespace minigpt {
 
@@ -66,9 +67,6 @@ DType parse_quant_type(const std::string& name) {
 }
 
 namespace {
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 // N for "blk.N.*", -1 for tensors outside the blocks.
 int block_index(const std::string& name) {
     int layer = -1;

@@ -3,7 +3,6 @@
 // reader would refuse, or that only it reads (pytorch_model.bin, float64 weights),
 // throws here, and `minigpt convert` hands the folder to the script.
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -11,8 +10,10 @@
 #include <nlohmann/json.hpp>
 
 #include "format/gpt2_checkpoint.h"
+#include "format/le_bytes.h"
 #include "util/json.h"
 #include "util/read_file.h"
+#include "util/strings.h"
 
 namespace minigpt {
 
@@ -89,14 +90,8 @@ std::map<std::string, std::vector<int64_t>> hf_shapes(const GPT2Checkpoint& c) {
 
 bool is_conv1d_weight(const std::string& canon) {
     for (const char* m : {".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"})
-        if (canon.size() > std::strlen(m) && canon.compare(canon.size() - std::strlen(m), std::string::npos, m) == 0)
-            return true;
+        if (ends_with(canon, m)) return true;
     return false;
-}
-
-bool ends_with(const std::string& s, const char* tail) {
-    const size_t n = std::strlen(tail);
-    return s.size() >= n && s.compare(s.size() - n, n, tail) == 0;
 }
 
 // One .safetensors file's tensors into ck (file index `file`), validated as
@@ -106,8 +101,8 @@ void read_safetensors_file(const std::string& path, int file, GPT2Checkpoint& ck
     const uint64_t size = fs::file_size(path);
     if (size < 8) throw std::runtime_error(path + ": too short");
     const std::string len_bytes = read_file_range(path, 0, 8);
-    uint64_t n = 0;
-    std::memcpy(&n, len_bytes.data(), 8);
+    if (len_bytes.size() < 8) throw std::runtime_error(path + ": too short");
+    const uint64_t n = le64(reinterpret_cast<const uint8_t*>(len_bytes.data()));
     if (n > kMaxHeader || 8 + n > size) throw std::runtime_error(path + ": bad header length");
     const std::string text = read_file_range(path, 8, n);
     // Duplicate keys: the parsed object keeps one, the script refuses the file.
