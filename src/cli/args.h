@@ -1,16 +1,16 @@
-// Flags, one way for every command. cxxopts parses the command line; this file
+// Flags, one way for every command. cli/flags.h parses the command line; this file
 // declares the options several commands share (one spelling, help text and
 // default everywhere) and reads values with range checks whose errors name the
 // flag. Every error thrown here is a usage error: main() prints it on one line
 // and exits with status 2 (runtime errors, such as a file that cannot be read,
 // exit 1).
 //
-//   cxxopts::Options opts = command_options(argv[0], "What the command does.");
+//   Options opts = command_options(argv[0], "What the command does.");
 //   add_model_option(opts);                          // -m/--model FILE
 //   add_threads_option(opts);                        // -t/--threads N, default: all cores
 //   add_ctx_option(opts, "tokens per window; 0 = 512 or the model's context if smaller");
 //   opts.add_options()("chunks", "at most N windows", number_value("0"), "N");
-//   cxxopts::ParseResult args;
+//   ParsedFlags args;
 //   if (!parse_flags(opts, argc, argv, args)) return 0;        // --help was printed
 //   const std::string model = required_option(args, "model", "-m/--model");
 //   const int threads = threads_option(args);                   // 1..1024
@@ -19,9 +19,8 @@
 //   const AblationMode m = usage_errors("--ablate-mode", [&] { return parse_ablation_mode(s); });
 //       // a parser from a lower layer: its exception becomes a usage error naming the flag
 //
-// Numeric options are declared with number_value() (a string for cxxopts) and
-// read with int_option/float_option, so that "-t abc" names --threads (cxxopts'
-// own conversion error does not name the option).
+// Numeric options are declared with number_value() (a string to the parser) and
+// read with int_option/float_option, so that "-t abc" names --threads.
 #pragma once
 #include <algorithm>
 #include <cerrno>
@@ -37,15 +36,15 @@
 #include <thread>
 #include <vector>
 
-#include <cxxopts.hpp>
 
+#include "cli/flags.h"
 #include "format/checkpoint_kind.h"
 #include "util/read_file.h"
 
 namespace minigpt::cli {
 
 // A usage error: main() prints it on one line with a pointer to --help and exits 2.
-[[noreturn]] inline void usage_error(const std::string& message) { throw cxxopts::exceptions::parsing(message); }
+[[noreturn]] inline void usage_error(const std::string& message) { throw UsageError(message); }
 
 // Runs f (a parser of a flag's value from another layer) and turns what it
 // throws into a usage error, prefixed with `flag` unless the message names it.
@@ -53,7 +52,7 @@ template <class F>
 auto usage_errors(const std::string& flag, F&& f) -> decltype(f()) {
     try {
         return f();
-    } catch (const cxxopts::exceptions::exception&) {
+    } catch (const UsageError&) {
         throw;
     } catch (const std::exception& e) {
         const std::string what = e.what();
@@ -69,64 +68,62 @@ inline int default_threads() {
 }
 
 // A numeric option's value, read with int_option/float_option (see above).
-inline std::shared_ptr<cxxopts::Value> number_value(const std::string& default_value = "") {
-    auto v = cxxopts::value<std::string>();
-    if (!default_value.empty()) v->default_value(default_value);
-    return v;
+inline FlagValue number_value(const std::string& default_value = "") {
+    return default_value.empty() ? text_value() : text_value(default_value);
 }
 
 // The command's options with -h/--help, laid out 100 columns wide.
-inline cxxopts::Options command_options(const std::string& program, const std::string& description) {
-    cxxopts::Options opts(program, description);
+inline Options command_options(const std::string& program, const std::string& description) {
+    Options opts(program, description);
     opts.set_width(100);
     opts.add_options()("h,help", "this help");
     return opts;
 }
 
-inline void add_model_option(cxxopts::Options& opts, const std::string& help = "GGUF model file",
+inline void add_model_option(Options& opts, const std::string& help = "GGUF model file",
                              const std::string& group = "") {
-    opts.add_options(group)("m,model", help, cxxopts::value<std::string>(), "FILE");
+    opts.add_options(group)("m,model", help, text_value(), "FILE");
 }
 
-inline void add_threads_option(cxxopts::Options& opts, const std::string& group = "") {
+inline void add_threads_option(Options& opts, const std::string& group = "") {
     opts.add_options(group)("t,threads", "threads; every core unless given, as llama.cpp",
                             number_value(std::to_string(default_threads())), "N");
 }
 
 // -c/--ctx-size: what 0 (or the default) means differs by command, so the help says it.
-inline void add_ctx_option(cxxopts::Options& opts, const std::string& help, const std::string& default_value = "0",
+inline void add_ctx_option(Options& opts, const std::string& help, const std::string& default_value = "0",
                            const std::string& group = "") {
     opts.add_options(group)("c,ctx-size", help, number_value(default_value), "N");
 }
 
 // -b/--batch-size (--batch, the older spelling of logits and heads logits, is still
-// accepted; cxxopts shows the first long name, hence this order).
-inline void add_batch_option(cxxopts::Options& opts, const std::string& group = "") {
+// accepted; the help shows the first long name, hence this order).
+inline void add_batch_option(Options& opts, const std::string& group = "") {
     opts.add_options(group)("batch-size,b,batch", "tokens run through the model at once", number_value("512"), "N");
 }
 
-inline void add_prompt_option(cxxopts::Options& opts, const std::string& help, const std::string& group = "") {
-    opts.add_options(group)("p,prompt", help, cxxopts::value<std::string>(), "TEXT");
+inline void add_prompt_option(Options& opts, const std::string& help, const std::string& group = "") {
+    opts.add_options(group)("p,prompt", help, text_value(), "TEXT");
 }
 
-inline void add_file_option(cxxopts::Options& opts, const std::string& help, const std::string& group = "") {
-    opts.add_options(group)("f,file", help, cxxopts::value<std::string>(), "FILE");
+inline void add_file_option(Options& opts, const std::string& help, const std::string& group = "") {
+    opts.add_options(group)("f,file", help, text_value(), "FILE");
 }
 
-inline void add_ids_option(cxxopts::Options& opts, const std::string& help = "token ids, e.g. \"464 2068 7586\"",
+inline void add_ids_option(Options& opts, const std::string& help = "token ids, e.g. \"464 2068 7586\"",
                            const std::string& group = "") {
-    opts.add_options(group)("ids", help, cxxopts::value<std::string>(), "IDS");
+    opts.add_options(group)("ids", help, text_value(), "IDS");
 }
 
 // ---------------------------------------------------------------- parsing
 
-inline void reject_unmatched(const cxxopts::ParseResult& r) {
+inline void reject_unmatched(const ParsedFlags& r) {
     if (!r.unmatched().empty()) usage_error("unexpected argument \"" + r.unmatched()[0] + "\"");
 }
 
 // Parses argv into `out`. Returns false after printing the help (-h/--help;
 // `help_groups` orders its sections); refuses stray positional arguments.
-inline bool parse_flags(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+inline bool parse_flags(Options& opts, int argc, char** argv, ParsedFlags& out,
                         const std::vector<std::string>& help_groups = {}) {
     out = opts.parse(argc, argv);
     if (out.count("help")) {
@@ -139,19 +136,19 @@ inline bool parse_flags(cxxopts::Options& opts, int argc, char** argv, cxxopts::
 
 // ---------------------------------------------------------------- reading
 
-inline bool has(const cxxopts::ParseResult& r, const std::string& name) { return r.count(name) > 0; }
+inline bool has(const ParsedFlags& r, const std::string& name) { return r.count(name) > 0; }
 
 // A string option that must be given; `label` is how the message names it ("-m/--model").
-inline std::string required_option(const cxxopts::ParseResult& r, const std::string& name, const std::string& label) {
+inline std::string required_option(const ParsedFlags& r, const std::string& name, const std::string& label) {
     if (!has(r, name)) usage_error(label + " is required");
-    return r[name].as<std::string>();
+    return r.value(name);
 }
 
 // Integer value of a number_value() option; `ok` checks the range and
 // `requirement` says it in words ("must be at least 1").
 template <class Check>
-int64_t int_option(const cxxopts::ParseResult& r, const std::string& name, Check ok, const std::string& requirement) {
-    const std::string s = r[name].as<std::string>();
+int64_t int_option(const ParsedFlags& r, const std::string& name, Check ok, const std::string& requirement) {
+    const std::string s = r.value(name);
     char* end = nullptr;
     errno = 0;
     const long long v = std::strtoll(s.c_str(), &end, 10);
@@ -173,14 +170,14 @@ struct IntRange {
 inline IntRange at_least(int64_t min) { return {min, INT64_MAX}; }
 inline IntRange between(int64_t min, int64_t max) { return {min, max}; }
 
-inline int64_t int_option(const cxxopts::ParseResult& r, const std::string& name, IntRange range) {
+inline int64_t int_option(const ParsedFlags& r, const std::string& name, IntRange range) {
     return int_option(r, name, [&](int64_t v) { return v >= range.min && v <= range.max; }, range.words());
 }
 
 // Finite floating-point value of a number_value() option, checked like int_option.
 template <class Check>
-float float_option(const cxxopts::ParseResult& r, const std::string& name, Check ok, const std::string& requirement) {
-    const std::string s = r[name].as<std::string>();
+float float_option(const ParsedFlags& r, const std::string& name, Check ok, const std::string& requirement) {
+    const std::string s = r.value(name);
     char* end = nullptr;
     errno = 0;
     const double v = std::strtod(s.c_str(), &end);
@@ -190,7 +187,7 @@ float float_option(const cxxopts::ParseResult& r, const std::string& name, Check
     return float(v);
 }
 
-inline int threads_option(const cxxopts::ParseResult& r) { return int(int_option(r, "threads", between(1, 1024))); }
+inline int threads_option(const ParsedFlags& r) { return int(int_option(r, "threads", between(1, 1024))); }
 
 // -c larger than the model's context: the same usage error in every command.
 inline void check_ctx_size(int64_t c, int64_t model_ctx) {
@@ -217,15 +214,6 @@ inline std::vector<int32_t> parse_ids(const std::string& s, const char* option) 
     }
     if (ids.empty()) usage_error(std::string("--") + option + ": no token ids given");
     return ids;
-}
-
-// Every value given to a repeatable option, in command-line order (cxxopts'
-// vector options would split values at commas, which stop strings may contain).
-inline std::vector<std::string> all_values(const cxxopts::ParseResult& r, const std::string& name) {
-    std::vector<std::string> out;
-    for (const cxxopts::KeyValue& kv : r.arguments())
-        if (kv.key() == name) out.push_back(kv.value());
-    return out;
 }
 
 // A file's whole content ("-" reads standard input); errors name the file and the flag.

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cxxopts.hpp>
 #include <sstream>
 
 #include "cli/args.h"
@@ -99,7 +98,7 @@ struct BenchOptions {
 
 // Returns false when --help was printed.
 bool parse_bench_options(int argc, char** argv, BenchOptions& o) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0], "Prefill (ppN) and decode (tgN) speed, llama-bench's protocol: one warm-up, then timed runs;\n"
                  "median and range in tokens/s. llama.cpp runs the same test on the same file right after\n"
                  "ours (node-llama-cpp in scripts/llama; skipped when missing) and the ratio is printed.\n"
@@ -109,38 +108,38 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& o) {
     add_model_option(opts, "GGUF to measure (default: GPT-2-124M-shaped random models in .bench/, one per type)");
     // -t and -p take lists here, as llama-bench's do.
     opts.add_options()(
-        "types", "weight types of the generated models", cxxopts::value<std::string>()->default_value("f32,f16,q8_0"))(
-        "t,threads", "thread counts", cxxopts::value<std::string>()->default_value("1,2"))(
-        "p,n-prompt", "prefill lengths", cxxopts::value<std::string>()->default_value("128,512"))(
+        "types", "weight types of the generated models", text_value("f32,f16,q8_0"))(
+        "t,threads", "thread counts", text_value("1,2"))(
+        "p,n-prompt", "prefill lengths", text_value("128,512"))(
         "n,n-gen", "decode length (0 = skip)", number_value("128"))(
         "r,repetitions", "timed runs per test", number_value("3"))(
         "no-llama", "do not run llama.cpp")(
         "llama-bench", "a native llama-bench binary to run instead of node-llama-cpp (same protocol, its own timers)",
-        cxxopts::value<std::string>())(
-        "scripts", "folder of bench_llama.mjs and bench_tiktoken.mjs", cxxopts::value<std::string>()->default_value("scripts"))(
+        text_value())(
+        "scripts", "folder of bench_llama.mjs and bench_tiktoken.mjs", text_value("scripts"))(
         "tokenizer-dir", "GPT-2 vocab.json + merges.txt (tokenizer bench, and the tokenizer given to llama.cpp)",
-        cxxopts::value<std::string>()->default_value("tests/data/tokenizer/gpt2"))(
+        text_value("tests/data/tokenizer/gpt2"))(
         "text", "text file for the tokenizer bench (empty = skip)",
-        cxxopts::value<std::string>()->default_value("tests/data/tokenizer/gpt2_brown.txt"))(
+        text_value("tests/data/tokenizer/gpt2_brown.txt"))(
         "analysis-model", "model for the cost of --trace/--attention/--ablate in generate (empty = skip)",
-        cxxopts::value<std::string>()->default_value("model/minigpt-brown.gguf"))(
-        "o,output", "also write the markdown report to this file", cxxopts::value<std::string>());
-    cxxopts::ParseResult args;
+        text_value("model/minigpt-brown.gguf"))(
+        "o,output", "also write the markdown report to this file", text_value());
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return false;
-    o.threads = split_ints(args["threads"].as<std::string>(), "threads", 1);
-    o.prompts = split_ints(args["n-prompt"].as<std::string>(), "n-prompt", 1);
+    o.threads = split_ints(args.value("threads"), "threads", 1);
+    o.prompts = split_ints(args.value("n-prompt"), "n-prompt", 1);
     o.n_gen = int_option(args, "n-gen", at_least(0));
     o.runs = int(int_option(args, "repetitions", between(1, 1000)));
-    o.scripts = args["scripts"].as<std::string>();
-    o.tokenizer_dir = args["tokenizer-dir"].as<std::string>();
-    o.text = args["text"].as<std::string>();
-    o.analysis_model = args["analysis-model"].as<std::string>();
+    o.scripts = args.value("scripts");
+    o.tokenizer_dir = args.value("tokenizer-dir");
+    o.text = args.value("text");
+    o.analysis_model = args.value("analysis-model");
     o.with_llama = !has(args, "no-llama");
-    if (has(args, "llama-bench")) o.llama_bench = args["llama-bench"].as<std::string>();
-    if (has(args, "output")) o.output = args["output"].as<std::string>();
-    if (has(args, "model")) o.models.push_back(args["model"].as<std::string>());
+    if (has(args, "llama-bench")) o.llama_bench = args.value("llama-bench");
+    if (has(args, "output")) o.output = args.value("output");
+    if (has(args, "model")) o.models.push_back(args.value("model"));
     else
-        for (const std::string& t : split(args["types"].as<std::string>())) o.types.push_back(parse_type(t));
+        for (const std::string& t : split(args.value("types"))) o.types.push_back(parse_type(t));
     return true;
 }
 

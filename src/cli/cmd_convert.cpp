@@ -61,38 +61,38 @@ std::string find_convert_script() {
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0],
         "Convert a GPT-2 checkpoint to GGUF: a Hugging Face folder (config.json, model.safetensors or "
         "pytorch_model.bin, tokenizer files), nanoGPT's ckpt.pt (tokenizer: meta.pkl's characters, else GPT-2 BPE), "
         "an llm.c .bin (fp32 or bf16) or a .safetensors file in its Hugging Face folder. Runs "
         "/usr/bin/python3 scripts/convert.py (numpy only; pickles are read without running code) with these "
         "arguments; the output is written to a temporary file and renamed when complete.");
-    opts.add_options()("src", "checkpoint", cxxopts::value<std::string>())(
-        "out", "output GGUF", cxxopts::value<std::string>())(
+    opts.add_options()("src", "checkpoint", text_value())(
+        "out", "output GGUF", text_value())(
         "outtype", "type of the matrices: f32, f16 or q8_0 (norms, biases, position_embd stay f32)",
-        cxxopts::value<std::string>()->default_value("f32"), "TYPE")(
-        "name", "general.name (default: the folder's or file's name)", cxxopts::value<std::string>(), "NAME")(
+        text_value("f32"), "TYPE")(
+        "name", "general.name (default: the folder's or file's name)", text_value(), "NAME")(
         "meta", "nanoGPT: character vocabulary meta.pkl (default: found as nanoGPT's sample.py finds it)",
-        cxxopts::value<std::string>(), "FILE")(
+        text_value(), "FILE")(
         "tokenizer-dir", "nanoGPT, llm.c: GPT-2 BPE vocab.json + merges.txt (default: GPT-2's, in tests/data)",
-        cxxopts::value<std::string>(), "DIR")(
-        "source", "Hugging Face: auto, safetensors or bin", cxxopts::value<std::string>()->default_value("auto"), "S")(
-        "tokenizer", "Hugging Face: auto, gpt2 or spm", cxxopts::value<std::string>()->default_value("auto"), "T")(
+        text_value(), "DIR")(
+        "source", "Hugging Face: auto, safetensors or bin", text_value("auto"), "S")(
+        "tokenizer", "Hugging Face: auto, gpt2 or spm", text_value("auto"), "T")(
         "via", "auto (native where it can, else the script), native (fail rather than run the script) or script",
-        cxxopts::value<std::string>()->default_value("auto"), "HOW")(
+        text_value("auto"), "HOW")(
         "q,quiet", "no progress on stderr");
     opts.parse_positional({"src", "out"});
     opts.positional_help("SRC OUT.gguf");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string src = required_option(args, "src", "SRC (the checkpoint)");
     const std::string out = required_option(args, "out", "OUT.gguf (the output file)");
-    const std::string outtype = args["outtype"].as<std::string>();
+    const std::string outtype = args.value("outtype");
     if (outtype != "f32" && outtype != "f16" && outtype != "q8_0")
         usage_error("--outtype: expected f32, f16 or q8_0, got \"" + outtype + "\"");
 
-    const std::string via = args["via"].as<std::string>();
+    const std::string via = args.value("via");
     if (via != "auto" && via != "native" && via != "script")
         usage_error("--via: expected auto, native or script, got \"" + via + "\"");
 
@@ -111,15 +111,15 @@ int cmd_convert(int argc, char** argv) {
         ConvertRequest req;
         req.src = src, req.out = out, req.outtype = outtype, req.quiet = args.count("quiet") > 0;
         req.tokenizer_dir_given = args.count("tokenizer-dir") > 0;
-        if (args.count("name")) req.name = args["name"].as<std::string>();
+        if (args.count("name")) req.name = args.value("name");
         // The script's default: the project's copy of GPT-2's vocab.json + merges.txt.
-        req.tokenizer_dir = args.count("tokenizer-dir") ? args["tokenizer-dir"].as<std::string>()
+        req.tokenizer_dir = args.count("tokenizer-dir") ? args.value("tokenizer-dir")
                             : script.empty() ? ""
                                              : (std::filesystem::path(script).parent_path().parent_path() / "tests" /
                                                 "data" / "tokenizer" / "gpt2").string();
         if (args.count("meta")) why_not = "--meta (a character vocabulary) is read by the script";
-        else if (args["source"].as<std::string>() == "bin") why_not = "--source bin is read by the script";
-        else if (args["tokenizer"].as<std::string>() == "spm") why_not = "--tokenizer spm is read by the script";
+        else if (args.value("source") == "bin") why_not = "--source bin is read by the script";
+        else if (args.value("tokenizer") == "spm") why_not = "--tokenizer spm is read by the script";
         else if (!script.empty() || args.count("tokenizer-dir") || kind == CheckpointKind::Folder) {
             if (convert_natively(req, why_not)) return 0;
         } else {

@@ -8,7 +8,6 @@
 #include <numeric>
 
 #include <cblas.h>
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/composition.h"
@@ -136,7 +135,7 @@ void write_svg(const std::string& path, const std::string& model_name, const Cir
 }  // namespace
 
 int heads_circuits(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0], std::string("Composition scores between heads and OV copying scores, from the weights.\n\n") +
                      kDefinitions);
     add_model_option(opts);
@@ -148,11 +147,11 @@ int heads_circuits(int argc, char** argv) {
                      "center_weights=False, no center_writing_weights or center_unembed)")(
         "top", "pairs listed per kind", number_value("10"), "N")(
         "csv", "write every score as CSV: kind,from,to,score (kind q, k, v, copy; to is empty for copy)",
-        cxxopts::value<std::string>(), "FILE")(
+        text_value(), "FILE")(
         "svg", "write the heat maps (source x destination per kind, layer x head copying scores) as SVG",
-        cxxopts::value<std::string>(), "FILE");
+        text_value(), "FILE");
     add_threads_option(opts);
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const int threads = threads_option(args);
@@ -187,8 +186,8 @@ int heads_circuits(int argc, char** argv) {
                  (long long)n_pairs, (long long)(c.n_layer * c.n_head), (long long)s.copy_token_count, seconds, threads);
 
     print_report(s, top);
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), s);
-    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), name, s);
+    if (has(args, "csv")) write_csv(args.value("csv"), s);
+    if (has(args, "svg")) write_svg(args.value("svg"), name, s);
     return 0;
 }
 

@@ -212,16 +212,16 @@ std::string format_svg(const std::vector<CostRow>& rows, const CostOptions& o) {
     return svg_document(out, title, 1100);
 }
 
-std::vector<int64_t> int_list(const cxxopts::ParseResult& args, const char* name, int64_t min) {
+std::vector<int64_t> int_list(const ParsedFlags& args, const char* name, int64_t min) {
     std::vector<int64_t> out;
-    for (int32_t v : parse_ids(args[name].as<std::string>(), name)) {
+    for (int32_t v : parse_ids(args.value(name), name)) {
         if (v < min) usage_error(std::string("--") + name + ": values must be at least " + std::to_string(min));
         out.push_back(v);
     }
     return out;
 }
 
-CostOptions parse_cost_options(const cxxopts::ParseResult& args) {
+CostOptions parse_cost_options(const ParsedFlags& args) {
     CostOptions o;
     o.shape = ModelShape::gpt2_124m();
     o.shape.n_embd = int_option(args, "n-embd", between(32, 8192));
@@ -236,7 +236,7 @@ CostOptions parse_cost_options(const cxxopts::ParseResult& args) {
     for (int64_t h : o.heads)
         if (o.shape.n_embd % h != 0)
             usage_error("--heads: " + std::to_string(h) + " does not divide --n-embd " + std::to_string(o.shape.n_embd));
-    const std::string type = args["type"].as<std::string>();
+    const std::string type = args.value("type");
     if (type == "f32") o.type = DType::F32;
     else if (type == "f16") o.type = DType::F16;
     else if (type == "q8_0") o.type = DType::Q8_0;
@@ -250,7 +250,7 @@ CostOptions parse_cost_options(const cxxopts::ParseResult& args) {
 }  // namespace
 
 int heads_cost(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0],
         "What more heads cost at a fixed width, measured here on random weights: prefill (ppT) and decode at the end "
         "of a filled context (tgT) tokens/s with the share of time in attention, KV cache bytes per token (constant at "
@@ -259,24 +259,24 @@ int heads_cost(int argc, char** argv) {
         "file and removed.");
     opts.add_options()("n-embd", "model width d", number_value("768"), "D")(
         "n-layer", "layers", number_value("12"), "N")("n-vocab", "vocabulary (LM head rows)", number_value("50257"), "N")(
-        "heads", "head counts to measure (each divides d)", cxxopts::value<std::string>()->default_value("1,2,3,4,6,8,12,16,24,32,48"), "LIST")(
-        "ctx", "contexts T", cxxopts::value<std::string>()->default_value("128,512,1024"), "LIST")(
+        "heads", "head counts to measure (each divides d)", text_value("1,2,3,4,6,8,12,16,24,32,48"), "LIST")(
+        "ctx", "contexts T", text_value("128,512,1024"), "LIST")(
         "kv-heads", "also grouped variants with these key/value head counts (where they divide the heads)",
-        cxxopts::value<std::string>(), "LIST")(
-        "type", "weight type: f32, f16 or q8_0", cxxopts::value<std::string>()->default_value("f32"), "T")(
+        text_value(), "LIST")(
+        "type", "weight type: f32, f16 or q8_0", text_value("f32"), "T")(
         "r,repetitions", "timed runs per figure (after one warm-up)", number_value("3"), "N")(
         "n-decode", "decoded tokens per tg run", number_value("16"), "N")(
-        "csv", "write the table as CSV", cxxopts::value<std::string>(), "FILE")(
+        "csv", "write the table as CSV", text_value(), "FILE")(
         "svg", "write the plots (tokens/s, attention share and capture bytes vs heads, a line per context)",
-        cxxopts::value<std::string>(), "FILE");
+        text_value(), "FILE");
     add_threads_option(opts);
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const CostOptions o = parse_cost_options(args);
     const std::vector<CostRow> rows = run_sweep(o);
     std::printf("%s", format_table(rows, o).c_str());
-    if (has(args, "csv")) write_file_atomically(args["csv"].as<std::string>(), format_csv(rows));
-    if (has(args, "svg")) write_file_atomically(args["svg"].as<std::string>(), format_svg(rows, o));
+    if (has(args, "csv")) write_file_atomically(args.value("csv"), format_csv(rows));
+    if (has(args, "svg")) write_file_atomically(args.value("svg"), format_svg(rows, o));
     return 0;
 }
 

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <memory>
 
-#include <cxxopts.hpp>
 
 #include "analysis/dla.h"
 #include "analysis/trace.h"
@@ -36,18 +35,18 @@ struct Setup {
 };
 
 // -p TEXT, -f FILE or --ids IDS (exactly one), cut after --pos.
-Setup read_text(const Model& model, const Tokenizer& tok, const cxxopts::ParseResult& args) {
+Setup read_text(const Model& model, const Tokenizer& tok, const ParsedFlags& args) {
     const int given = int(has(args, "prompt")) + int(has(args, "file")) + int(has(args, "ids"));
     if (given != 1) usage_error("give the text as -p/--prompt TEXT, -f/--file FILE or --ids \"ID ID ...\" (one of them)");
     Setup s;
     if (has(args, "prompt")) {
-        s.ids = encode_prompt(tok, args["prompt"].as<std::string>(), "--prompt");
+        s.ids = encode_prompt(tok, args.value("prompt"), "--prompt");
         s.source = "--prompt";
     } else if (has(args, "file")) {
-        s.ids = encode_prompt(tok, read_input(args["file"].as<std::string>(), "--file"), "--file");
-        s.source = args["file"].as<std::string>();
+        s.ids = encode_prompt(tok, read_input(args.value("file"), "--file"), "--file");
+        s.source = args.value("file");
     } else {
-        s.ids = parse_ids(args["ids"].as<std::string>(), "ids");
+        s.ids = parse_ids(args.value("ids"), "ids");
         s.source = "--ids";
         check_vocab_ids(s.ids, model.config().n_vocab, "--ids");
     }
@@ -64,12 +63,12 @@ Setup read_text(const Model& model, const Tokenizer& tok, const cxxopts::ParseRe
 }
 
 // --target A, --contrast A,B, or the top prediction.
-DlaTarget read_target(const Tokenizer& tok, const TokenizerSpec& spec, const cxxopts::ParseResult& args,
+DlaTarget read_target(const Tokenizer& tok, const TokenizerSpec& spec, const ParsedFlags& args,
                       const float* logits, int64_t n_vocab) {
     if (has(args, "target") && has(args, "contrast")) usage_error("give --target or --contrast, not both");
     DlaTarget t;
     if (has(args, "contrast")) {
-        const std::string v = args["contrast"].as<std::string>();
+        const std::string v = args.value("contrast");
         const size_t comma = v.rfind(',');
         if (comma == std::string::npos || comma == 0 || comma + 1 == v.size())
             usage_error("--contrast: expected two tokens A,B (e.g. \" he\",\" she\" or #258,#427), got " + json_quote(v));
@@ -77,7 +76,7 @@ DlaTarget read_target(const Tokenizer& tok, const TokenizerSpec& spec, const cxx
         t.contrast = token_argument(tok, spec, v.substr(comma + 1), "--contrast");
         if (t.token == t.contrast) usage_error("--contrast: A and B are the same token");
     } else if (has(args, "target")) {
-        t.token = token_argument(tok, spec, args["target"].as<std::string>(), "--target");
+        t.token = token_argument(tok, spec, args.value("target"), "--target");
     } else {
         t.token = int32_t(std::max_element(logits, logits + n_vocab) - logits);
     }
@@ -149,20 +148,20 @@ void write_svg(const std::string& path, const DlaResult& r, const std::string& w
 }  // namespace
 
 int heads_dla(int argc, char** argv) {
-    cxxopts::Options opts = command_options(argv[0], std::string("Direct logit attribution per head.\n\n") + kDefinition);
+    Options opts = command_options(argv[0], std::string("Direct logit attribution per head.\n\n") + kDefinition);
     add_model_option(opts);
     add_prompt_option(opts, "the text (BOS first when the tokenizer adds one, as generate does)");
     add_file_option(opts, "read the text from FILE");
     add_ids_option(opts);
     opts.add_options()("target", "attribute this token's logit (default: the model's top prediction)",
-                       cxxopts::value<std::string>(), "TOKEN")(
-        "contrast", "attribute logit A - logit B", cxxopts::value<std::string>(), "A,B")(
+                       text_value(), "TOKEN")(
+        "contrast", "attribute logit A - logit B", text_value(), "A,B")(
         "pos", "the position to attribute, from 0 (default: the last)", number_value(), "N")(
         "top", "heads listed as the largest contributions", number_value("10"), "N")(
-        "csv", "write the components as CSV (component,contribution)", cxxopts::value<std::string>(), "FILE")(
-        "svg", "write layer x head and component heat maps as SVG", cxxopts::value<std::string>(), "FILE");
+        "csv", "write the components as CSV (component,contribution)", text_value(), "FILE")(
+        "svg", "write layer x head and component heat maps as SVG", text_value(), "FILE");
     add_threads_option(opts);
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const int threads = threads_option(args);
@@ -195,8 +194,8 @@ int heads_dla(int argc, char** argv) {
                 (long long)s.pos, token_name(*tok, spec, s.ids.back()).c_str(), what.c_str(), target.token,
                 std::exp(dist.logprob), has(args, "target") || has(args, "contrast") ? "" : ", the top prediction");
     print_report(r, model_value, target.contrast >= 0 ? "logit difference" : "logit", top);
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), r);
-    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), r, what, model->gguf().get_string("general.name", "model"));
+    if (has(args, "csv")) write_csv(args.value("csv"), r);
+    if (has(args, "svg")) write_svg(args.value("svg"), r, what, model->gguf().get_string("general.name", "model"));
     return 0;
 }
 

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <numeric>
 
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/head_gradient.h"
@@ -45,11 +44,11 @@ struct GradText {
 };
 
 // --ids: one window, every next-token prediction scored.
-GradText ids_text(const Model& model, const cxxopts::ParseResult& args) {
+GradText ids_text(const Model& model, const ParsedFlags& args) {
     for (const char* flag : {"ctx-size", "stride", "bos-chunks", "chunks"})
         if (has(args, flag)) usage_error(std::string("--") + flag + " applies to -f/--file; --ids are one window");
     GradText t;
-    t.tokens = parse_ids(args["ids"].as<std::string>(), "ids");
+    t.tokens = parse_ids(args.value("ids"), "ids");
     const Config& c = model.config();
     check_vocab_ids(t.tokens, c.n_vocab, "--ids");
     if (t.tokens.size() < 2) usage_error("--ids: need at least 2 ids (the first predicts the second)");
@@ -64,7 +63,7 @@ GradText ids_text(const Model& model, const cxxopts::ParseResult& args) {
 }
 
 // -f: the perplexity command's protocols (eval/perplexity.h plan_perplexity).
-GradText file_text(const Model& model, const cxxopts::ParseResult& args) {
+GradText file_text(const Model& model, const ParsedFlags& args) {
     const Config& c = model.config();
     const int64_t n_ctx = has(args, "ctx-size") ? int_option(args, "ctx-size", at_least(2)) : std::min<int64_t>(512, c.n_ctx);
     if (n_ctx > c.n_ctx)
@@ -79,7 +78,7 @@ GradText file_text(const Model& model, const cxxopts::ParseResult& args) {
     }
     if (has(args, "bos-chunks")) protocol = PerplexityProtocol::BosChunks;
     const int64_t chunks = has(args, "chunks") ? int_option(args, "chunks", at_least(1)) : -1;
-    const std::string path = args["file"].as<std::string>();
+    const std::string path = args.value("file");
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(model.tokenizer_spec());
     PerplexityPlan plan = plan_perplexity(*tok, read_input(path, "-f/--file"), c.n_vocab, n_ctx, protocol, stride, chunks);
     GradText t{std::move(plan.tokens), std::move(plan.windows), plan.opt, path, ""};
@@ -169,7 +168,7 @@ void write_svg(const std::string& path, const std::string& model_name, const Hea
 }  // namespace
 
 int heads_grad(int argc, char** argv) {
-    cxxopts::Options opts = command_options(argv[0], std::string("Gradient head importance.\n\n") + kDefinition);
+    Options opts = command_options(argv[0], std::string("Gradient head importance.\n\n") + kDefinition);
     add_model_option(opts);
     add_file_option(opts, "text to score, cut into windows as perplexity cuts it");
     add_ids_option(opts, "token ids to score as one window instead of a file");
@@ -180,10 +179,10 @@ int heads_grad(int argc, char** argv) {
         "chunks", "score at most N windows", number_value(), "N")(
         "compare", "also rank the heads by ablation on the same windows and print the Spearman correlation")(
         "top", "heads listed as most important", number_value("10"), "N")(
-        "csv", "write head,grad,importance as CSV", cxxopts::value<std::string>(), "FILE")(
-        "svg", "write the heat maps as SVG", cxxopts::value<std::string>(), "FILE");
+        "csv", "write head,grad,importance as CSV", text_value(), "FILE")(
+        "svg", "write the heat maps as SVG", text_value(), "FILE");
     add_threads_option(opts);
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const int threads = threads_option(args);
@@ -226,9 +225,9 @@ int heads_grad(int argc, char** argv) {
                     "  importance %.4f\n  -grad      %.4f\n",
                     inc.size(), spearman_correlation(rep.importance, inc), spearman_correlation(neg_grad, inc));
     }
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), rep, ab.get());
+    if (has(args, "csv")) write_csv(args.value("csv"), rep, ab.get());
     if (has(args, "svg"))
-        write_svg(args["svg"].as<std::string>(), model->gguf().get_string("general.name", "model"), rep, ab.get());
+        write_svg(args.value("svg"), model->gguf().get_string("general.name", "model"), rep, ab.get());
     return 0;
 }
 

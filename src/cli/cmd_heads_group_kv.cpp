@@ -59,31 +59,31 @@ Measured measure(const std::string& path, const std::string& text, int64_t n_ctx
 }  // namespace
 
 int heads_group_kv(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0],
         "Convert a GPT-2 GGUF to grouped key/value heads: the key and value projections (weights and biases) of "
         "each group of consecutive key/value heads are replaced by their mean (Ainslie et al. 2023, GQA), so that "
         "G key/value heads remain, each shared by n_head/G query heads. G = 1 is multi-query attention; G = the "
         "file's key/value head count gives back the same tensors. The output sets gpt2.attention.head_count_kv and "
         "loads in llama.cpp. With -f, perplexity (llama-perplexity's protocol) and decode speed before and after.");
-    opts.add_options()("input", "input GGUF", cxxopts::value<std::string>())(
-        "output", "output GGUF", cxxopts::value<std::string>())(
+    opts.add_options()("input", "input GGUF", text_value())(
+        "output", "output GGUF", text_value())(
         "kv-heads", "key/value heads to keep (divides the input's)", number_value(), "G")(
         "method", "how each group is pooled: mean (the only one, Ainslie et al.'s)",
-        cxxopts::value<std::string>()->default_value("mean"), "M");
+        text_value("mean"), "M");
     add_file_option(opts, "text to measure perplexity and decode speed on, before and after");
     add_ctx_option(opts, "tokens per perplexity window; 0 = 512 or the model's context if smaller");
     add_threads_option(opts);
     opts.parse_positional({"input", "output"});
     opts.positional_help("IN.gguf OUT.gguf");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string in = required_option(args, "input", "IN.gguf");
     const std::string out = required_option(args, "output", "OUT.gguf");
     if (in == out) usage_error("OUT.gguf must differ from IN.gguf (" + in + ")");
     const int64_t g = int_option(args, "kv-heads", between(1, 1 << 20));
-    if (args["method"].as<std::string>() != "mean")
-        usage_error("--method: \"" + args["method"].as<std::string>() + "\" is not known (mean)");
+    if (args.value("method") != "mean")
+        usage_error("--method: \"" + args.value("method") + "\" is not known (mean)");
     const int threads = threads_option(args);
     const int64_t ctx = int_option(args, "ctx-size", at_least(0));
 
@@ -94,7 +94,7 @@ int heads_group_kv(int argc, char** argv) {
     std::printf("KV cache per token (f32, %lld layers): %llu -> %llu bytes\n", (long long)s.n_layer,
                 (unsigned long long)s.kv_bytes_per_token_in, (unsigned long long)s.kv_bytes_per_token_out);
     if (has(args, "file")) {
-        const std::string text = read_input(args["file"].as<std::string>(), "-f/--file");
+        const std::string text = read_input(args.value("file"), "-f/--file");
         const Measured before = measure(in, text, ctx, threads), after = measure(out, text, ctx, threads);
         std::printf("%-8s %12s %10s %14s %14s\n", "", "PPL", "+/-", "decode tok/s", "KV cache KiB");
         for (const auto& [name, m] : {std::pair<const char*, const Measured&>{"before", before}, {"after", after}})

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/head_importance.h"
@@ -113,24 +112,24 @@ void write_svg(const std::string& path, const ImportanceReport& rep, const Model
 }  // namespace
 
 int heads_importance(int argc, char** argv) {
-    cxxopts::Options opts =
+    Options opts =
         command_options(argv[0], std::string("Head importance by ablation, and the pruning curve.\n\n") + kDefinition);
     add_model_option(opts);
     add_heads_text_options(opts, "score");
     add_threads_option(opts);
-    opts.add_options()("ablate-mode", "zero or mean", cxxopts::value<std::string>()->default_value("zero"), "MODE")(
+    opts.add_options()("ablate-mode", "zero or mean", text_value("zero"), "MODE")(
         "mean-file", "text whose mean head outputs mean ablation uses (default: the scored text)",
-        cxxopts::value<std::string>(), "FILE")("no-curve", "skip the pruning curve (halves the time)")(
+        text_value(), "FILE")("no-curve", "skip the pruning curve (halves the time)")(
         "top", "heads listed as most and least important", number_value("5"), "N")(
-        "csv", "write the per-head table as CSV", cxxopts::value<std::string>(), "FILE")(
-        "svg", "write the importance heat map and the pruning curve as SVG", cxxopts::value<std::string>(), "FILE");
-    cxxopts::ParseResult args;
+        "csv", "write the per-head table as CSV", text_value(), "FILE")(
+        "svg", "write the importance heat map and the pruning curve as SVG", text_value(), "FILE");
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const int threads = threads_option(args);
     const int64_t top = int_option(args, "top", at_least(0));
     const AblationMode mode = ablation_mode_option(args);
-    const std::string mean_file = has(args, "mean-file") ? args["mean-file"].as<std::string>() : "";
+    const std::string mean_file = has(args, "mean-file") ? args.value("mean-file") : "";
     if (!mean_file.empty() && mode != AblationMode::Mean) usage_error("--mean-file needs --ablate-mode mean");
 
     auto model = Model::load(model_path);
@@ -149,8 +148,8 @@ int heads_importance(int argc, char** argv) {
     progress.finish("done");
 
     print_report(rep, c, text, top, io.curve);
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), rep, c, io.curve);
-    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), rep, *model, mode, io.curve);
+    if (has(args, "csv")) write_csv(args.value("csv"), rep, c, io.curve);
+    if (has(args, "svg")) write_svg(args.value("svg"), rep, *model, mode, io.curve);
     return 0;
 }
 

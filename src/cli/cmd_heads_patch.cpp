@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <memory>
 
-#include <cxxopts.hpp>
 
 #include "analysis/patching.h"
 #include "cli/heads_attribution.h"
@@ -32,7 +31,7 @@ struct Runs {
 
 // --clean/--corrupt TEXT (through the tokenizer, BOS first when it adds one)
 // or --clean-ids/--corrupt-ids; same length, within the context.
-Runs read_runs(const Model& model, const Tokenizer& tok, const cxxopts::ParseResult& args) {
+Runs read_runs(const Model& model, const Tokenizer& tok, const ParsedFlags& args) {
     const bool text = has(args, "clean") || has(args, "corrupt"), ids = has(args, "clean-ids") || has(args, "corrupt-ids");
     if (text == ids)
         usage_error("give --clean TEXT and --corrupt TEXT, or --clean-ids IDS and --corrupt-ids IDS (one of the two pairs)");
@@ -41,11 +40,11 @@ Runs read_runs(const Model& model, const Tokenizer& tok, const cxxopts::ParseRes
     if (!has(args, a.substr(2))) usage_error(a + " is required with " + b);
     if (!has(args, b.substr(2))) usage_error(b + " is required with " + a);
     if (text) {
-        r.clean = encode_prompt(tok, args["clean"].as<std::string>(), "--clean");
-        r.corrupt = encode_prompt(tok, args["corrupt"].as<std::string>(), "--corrupt");
+        r.clean = encode_prompt(tok, args.value("clean"), "--clean");
+        r.corrupt = encode_prompt(tok, args.value("corrupt"), "--corrupt");
     } else {
-        r.clean = parse_ids(args["clean-ids"].as<std::string>(), "clean-ids");
-        r.corrupt = parse_ids(args["corrupt-ids"].as<std::string>(), "corrupt-ids");
+        r.clean = parse_ids(args.value("clean-ids"), "clean-ids");
+        r.corrupt = parse_ids(args.value("corrupt-ids"), "corrupt-ids");
         check_vocab_ids(r.clean, model.config().n_vocab, a);
         check_vocab_ids(r.corrupt, model.config().n_vocab, b);
     }
@@ -148,22 +147,22 @@ void write_svg(const std::string& path, const PatchingReport& r, const std::stri
 }  // namespace
 
 int heads_patch(int argc, char** argv) {
-    cxxopts::Options opts = command_options(argv[0], std::string("Activation patching per head.\n\n") + kDefinition);
+    Options opts = command_options(argv[0], std::string("Activation patching per head.\n\n") + kDefinition);
     add_model_option(opts);
-    opts.add_options()("clean", "the clean text", cxxopts::value<std::string>(), "TEXT")(
-        "corrupt", "the corrupted text (as many tokens as the clean one)", cxxopts::value<std::string>(), "TEXT")(
-        "clean-ids", "the clean token ids instead of a text", cxxopts::value<std::string>(), "IDS")(
-        "corrupt-ids", "the corrupted token ids", cxxopts::value<std::string>(), "IDS")(
-        "answer", "the token whose log-probability (or logit difference) is the metric", cxxopts::value<std::string>(), "TOKEN")(
-        "wrong", "metric = logit(answer) - logit(wrong)", cxxopts::value<std::string>(), "TOKEN")(
+    opts.add_options()("clean", "the clean text", text_value(), "TEXT")(
+        "corrupt", "the corrupted text (as many tokens as the clean one)", text_value(), "TEXT")(
+        "clean-ids", "the clean token ids instead of a text", text_value(), "IDS")(
+        "corrupt-ids", "the corrupted token ids", text_value(), "IDS")(
+        "answer", "the token whose log-probability (or logit difference) is the metric", text_value(), "TOKEN")(
+        "wrong", "metric = logit(answer) - logit(wrong)", text_value(), "TOKEN")(
         "per-position", "also patch each head at each position alone")(
-        "heads", "patch only these heads, one by one: L.H,L.* (default: every head)", cxxopts::value<std::string>(), "LIST")(
+        "heads", "patch only these heads, one by one: L.H,L.* (default: every head)", text_value(), "LIST")(
         "top", "heads listed with the largest |restored|", number_value("10"), "N")(
         "csv", "write head,restored (head,pos,restored with --per-position; pos \"all\" = every position)",
-        cxxopts::value<std::string>(), "FILE")(
-        "svg", "write the layer x head map (and the position x head map) as SVG", cxxopts::value<std::string>(), "FILE");
+        text_value(), "FILE")(
+        "svg", "write the layer x head map (and the position x head map) as SVG", text_value(), "FILE");
     add_threads_option(opts);
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const std::string answer = required_option(args, "answer", "--answer");
@@ -178,14 +177,14 @@ int heads_patch(int argc, char** argv) {
     metric.answer = token_argument(*tok, spec, answer, "--answer");
     std::string what = "log p(" + token_name(*tok, spec, metric.answer) + ")";
     if (has(args, "wrong")) {
-        metric.wrong = token_argument(*tok, spec, args["wrong"].as<std::string>(), "--wrong");
+        metric.wrong = token_argument(*tok, spec, args.value("wrong"), "--wrong");
         if (metric.wrong == metric.answer) usage_error("--wrong: the same token as --answer");
         what = "logit " + token_name(*tok, spec, metric.answer) + " - logit " + token_name(*tok, spec, metric.wrong);
     }
     PatchingOptions po;
     po.per_position = has(args, "per-position");
     if (has(args, "heads"))
-        po.heads = usage_errors("--heads", [&] { return parse_head_list(args["heads"].as<std::string>(), c.n_layer, c.n_head, "--heads"); });
+        po.heads = usage_errors("--heads", [&] { return parse_head_list(args.value("heads"), c.n_layer, c.n_head, "--heads"); });
     po.n_threads = threads;
     const int64_t T = int64_t(runs.clean.size()), K = po.heads.empty() ? c.n_layer * c.n_head : int64_t(po.heads.size());
     const std::string name = model->gguf().get_string("general.name", "model");
@@ -200,8 +199,8 @@ int heads_patch(int argc, char** argv) {
         const std::string a = token_name(*tok, spec, runs.clean[size_t(p)]), b = token_name(*tok, spec, runs.corrupt[size_t(p)]);
         tokens.push_back(a == b ? a : a + "/" + b);
     }
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), r);
-    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), r, what, tokens, name);
+    if (has(args, "csv")) write_csv(args.value("csv"), r);
+    if (has(args, "svg")) write_svg(args.value("svg"), r, what, tokens, name);
     return 0;
 }
 

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <numeric>
 
-#include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 
 #include "analysis/ablation.h"
@@ -198,7 +197,7 @@ void write_svg(const std::string& path, const Model& model, const HeadStatsRepor
 }  // namespace
 
 int heads_stats(int argc, char** argv) {
-    cxxopts::Options opts =
+    Options opts =
         command_options(argv[0], std::string("Per-head attention statistics over a text.\n\n") + kDefinitions);
     add_model_option(opts);
     add_heads_text_options(opts, "analyse");
@@ -209,11 +208,11 @@ int heads_stats(int argc, char** argv) {
         "s,seed", "seed of the random induction sequences", number_value("1"), "N")(
         "sim-rows", "query rows per window compared for head similarity (0: skip)", number_value("32"), "N")(
         "top", "heads listed per category", number_value("5"), "N")(
-        "csv", "write the per-head table as CSV", cxxopts::value<std::string>(), "FILE")(
-        "json", "write everything (table, similarity matrix, induction ids) as JSON", cxxopts::value<std::string>(),
+        "csv", "write the per-head table as CSV", text_value(), "FILE")(
+        "json", "write everything (table, similarity matrix, induction ids) as JSON", text_value(),
         "FILE")("svg", "write heat maps (layer x head per statistic, head x head similarity) as SVG",
-                cxxopts::value<std::string>(), "FILE");
-    cxxopts::ParseResult args;
+                text_value(), "FILE");
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string model_path = required_option(args, "model", "-m/--model");
     const int threads = threads_option(args);
@@ -242,10 +241,10 @@ int heads_stats(int argc, char** argv) {
     progress.finish("done");
 
     print_report(rep, top);
-    if (has(args, "csv")) write_csv(args["csv"].as<std::string>(), rep);
+    if (has(args, "csv")) write_csv(args.value("csv"), rep);
     if (has(args, "json"))
-        write_json(args["json"].as<std::string>(), *model, rep, text, text.window, text.windows.size(), induction, R);
-    if (has(args, "svg")) write_svg(args["svg"].as<std::string>(), *model, rep);
+        write_json(args.value("json"), *model, rep, text, text.window, text.windows.size(), induction, R);
+    if (has(args, "svg")) write_svg(args.value("svg"), *model, rep);
     return 0;
 }
 

@@ -1,6 +1,5 @@
 // minigpt inspect: a GGUF file's header, metadata and tensor table.
 #include <cstdio>
-#include <cxxopts.hpp>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -9,13 +8,13 @@
 namespace minigpt::cli {
 
 int cmd_inspect(int argc, char** argv) {
-    cxxopts::Options opts =
+    Options opts =
         command_options(argv[0], "Print a GGUF file's metadata and tensor table (name, type, shape, size).");
     add_model_option(opts, "GGUF file");
     opts.add_options()("a,all", "print arrays in full length (default: first 8 items)");
     opts.parse_positional({"model"});
     opts.positional_help("FILE.gguf");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     GGUFFile f(required_option(args, "model", "the GGUF file"));
     const size_t max_items = args.count("all") ? size_t(-1) : 8;

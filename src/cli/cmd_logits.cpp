@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <memory>
 
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/attention_export.h"
@@ -41,7 +40,7 @@ struct LogitsArgs {
 
 // Returns false when --help was printed.
 bool parse_logits_args(int argc, char** argv, LogitsArgs& a) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0], "Print or save the logits of a sequence of token ids, optionally with attention heads ablated "
                  "(--ablate) and every layer's and head's attention weights written to a file (--attention).\n"
                  "`minigpt logits` and `minigpt heads logits` are the same command.");
@@ -50,34 +49,34 @@ bool parse_logits_args(int argc, char** argv, LogitsArgs& a) {
     add_batch_option(opts);
     add_threads_option(opts);
     opts.add_options()("all", "logits of every position, not only the last")(
-        "mode", "prefill (batches) or decode (one token at a time)", cxxopts::value<std::string>()->default_value("prefill"),
-        "MODE")("o,out", "write float32 logits to this .npy file", cxxopts::value<std::string>(), "FILE")(
+        "mode", "prefill (batches) or decode (one token at a time)", text_value("prefill"),
+        "MODE")("o,out", "write float32 logits to this .npy file", text_value(), "FILE")(
         "mem", "print file size, KV cache size and peak resident memory (weights are mapped, not copied)");
     add_ablation_options(opts, "--mean-ids, else --ids");
     opts.add_options("Attention heads")("mean-ids", "ids of the mean-ablation reference text instead of --mean-file",
-                                        cxxopts::value<std::string>(), "IDS");
+                                        text_value(), "IDS");
     add_attention_options(opts, "write every layer's and head's attention weights to FILE (docs/attention-format.md)");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args, {"", "Attention heads"})) return false;
 
     a.model = required_option(args, "model", "-m/--model");
     a.ids = parse_ids(required_option(args, "ids", "--ids"), "ids");
-    const std::string mode = args["mode"].as<std::string>();
+    const std::string mode = args.value("mode");
     if (mode != "prefill" && mode != "decode") usage_error("--mode: must be prefill or decode, got \"" + mode + "\"");
     a.decode = mode == "decode";
     a.batch = int_option(args, "batch-size", at_least(1));
     a.threads = threads_option(args);
     a.all = has(args, "all");
     a.mem = has(args, "mem");
-    if (has(args, "out")) a.out = args["out"].as<std::string>();
+    if (has(args, "out")) a.out = args.value("out");
     a.ablation = ablation_options(args);
     if (has(args, "mean-ids")) {
         if (!a.ablation.mean_file.empty()) usage_error("give --mean-ids or --mean-file, not both");
         if (a.ablation.heads.empty() || a.ablation.mode != AblationMode::Mean)
             usage_error("--mean-ids needs --ablate with --ablate-mode mean");
-        a.mean_ids = parse_ids(args["mean-ids"].as<std::string>(), "mean-ids");
+        a.mean_ids = parse_ids(args.value("mean-ids"), "mean-ids");
     }
-    if (has(args, "attention")) a.attention = args["attention"].as<std::string>();
+    if (has(args, "attention")) a.attention = args.value("attention");
     a.attention_type = attention_type_option(args);
     return true;
 }

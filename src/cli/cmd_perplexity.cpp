@@ -3,7 +3,6 @@
 // report: src/eval/kl_divergence.h.
 #include <algorithm>
 #include <cstdio>
-#include <cxxopts.hpp>
 #include <nlohmann/json.hpp>
 #include <memory>
 
@@ -84,7 +83,7 @@ void check_combinations(const PerplexityArgs& a) {
 
 // Returns false when --help was printed.
 bool parse_perplexity_args(int argc, char** argv, PerplexityArgs& a) {
-    cxxopts::Options opts = command_options(argv[0], kDescription);
+    Options opts = command_options(argv[0], kDescription);
     add_model_option(opts);
     add_file_option(opts, "text file to score");
     add_ctx_option(opts, "tokens per chunk; 0 = 512 (llama-perplexity's default) or the model's context if "
@@ -97,10 +96,10 @@ bool parse_perplexity_args(int argc, char** argv, PerplexityArgs& a) {
         "stride", "Hugging Face sliding-window protocol with this stride", number_value(), "S")(
         "json", "print one JSON object instead of the text report")(
         "save-logits", "save the scored positions' log-probs (llama.cpp's --kl-divergence-base format)",
-        cxxopts::value<std::string>(), "FILE")(
-        "kl-base", "compare with log-probs saved by --save-logits (KL divergence)", cxxopts::value<std::string>(), "FILE");
+        text_value(), "FILE")(
+        "kl-base", "compare with log-probs saved by --save-logits (KL divergence)", text_value(), "FILE");
     add_ablation_options(opts, "the scored text");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args, {"", "Attention heads"})) return false;
     a.model = required_option(args, "model", "-m/--model");
     a.n_ctx = int_option(args, "ctx-size", [](int64_t v) { return v == 0 || v >= 2; },
@@ -111,9 +110,9 @@ bool parse_perplexity_args(int argc, char** argv, PerplexityArgs& a) {
     if (has(args, "stride")) a.stride = int_option(args, "stride", at_least(1));
     a.json = has(args, "json");
     a.bos_chunks = has(args, "bos-chunks");
-    if (has(args, "file")) a.file = args["file"].as<std::string>();
-    if (has(args, "save-logits")) a.save_logits = args["save-logits"].as<std::string>();
-    if (has(args, "kl-base")) a.kl_base = args["kl-base"].as<std::string>();
+    if (has(args, "file")) a.file = args.value("file");
+    if (has(args, "save-logits")) a.save_logits = args.value("save-logits");
+    if (has(args, "kl-base")) a.kl_base = args.value("kl-base");
     a.ablation = ablation_options(args);
     check_combinations(a);
     return true;

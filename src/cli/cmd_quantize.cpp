@@ -3,7 +3,6 @@
 // numbers), so the output loads in llama.cpp and in minigpt alike.
 #include <algorithm>
 #include <cstdio>
-#include <cxxopts.hpp>
 #include <memory>
 
 #include "cli/args.h"
@@ -29,19 +28,19 @@ double mib(uint64_t bytes) { return double(bytes) / (1024.0 * 1024.0); }
 }  // namespace
 
 int cmd_quantize(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0], "Convert a GGUF model's weights to f32, f16 or q8_0 (ggml's q8_0 blocks: 32 weights, one f16 "
                  "scale, 32 int8).\nAs llama-quantize: only matrices are converted; norms, biases and "
                  "position_embd keep their type; general.file_type becomes 0 (f32), 1 (f16) or 7 (q8_0). "
                  "A matrix whose rows are not a multiple of 32 gets f16 in a q8_0 file.\n"
                  "The output is written to a temporary file and renamed when complete.");
     add_threads_option(opts);
-    opts.add_options()("input", "input GGUF", cxxopts::value<std::string>(), "IN")(
-        "output", "output GGUF", cxxopts::value<std::string>(), "OUT")(
-        "type", "f32, f16 or q8_0", cxxopts::value<std::string>(), "TYPE");
+    opts.add_options()("input", "input GGUF", text_value(), "IN")(
+        "output", "output GGUF", text_value(), "OUT")(
+        "type", "f32, f16 or q8_0", text_value(), "TYPE");
     opts.parse_positional({"input", "output", "type"});
     opts.positional_help("IN.gguf OUT.gguf {f32,f16,q8_0}");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string in = required_option(args, "input", "IN.gguf"), out = required_option(args, "output", "OUT.gguf");
     const std::string type = required_option(args, "type", "the type (f32, f16 or q8_0)");

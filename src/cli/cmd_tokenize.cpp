@@ -10,7 +10,6 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <cxxopts.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -129,7 +128,7 @@ void encode_and_write_in_pieces(const Tokenizer& tok, std::string_view text, boo
 }  // namespace
 
 int cmd_tokenize(int argc, char** argv) {
-    cxxopts::Options opts =
+    Options opts =
         command_options(argv[0], "Print the token ids of a text (from -p, -f FILE, or stdin when neither is given).\n"
                                  "The tokenizer comes from a GGUF model (-m) or from GPT-2's vocab.json + merges.txt.\n"
                                  "BOS is prepended when the tokenizer asks for it (SentencePiece models), as llama.cpp "
@@ -139,13 +138,13 @@ int cmd_tokenize(int argc, char** argv) {
     add_file_option(opts, "read the text from FILE (- = stdin), byte for byte");
     // clang-format off
     opts.add_options()
-        ("vocab", "GPT-2 vocab.json (with --merges)", cxxopts::value<std::string>(), "FILE")
-        ("merges", "GPT-2 merges.txt (with --vocab)", cxxopts::value<std::string>(), "FILE")
+        ("vocab", "GPT-2 vocab.json (with --merges)", text_value(), "FILE")
+        ("merges", "GPT-2 merges.txt (with --vocab)", text_value(), "FILE")
         ("pieces", "one line per token: id, then its text as a JSON string (invalid UTF-8 as U+FFFD)")
         ("special", "special-token text (e.g. <|endoftext|>) becomes the special token; default: ordinary text")
         ("no-bos", "never prepend BOS");
     // clang-format on
-    cxxopts::ParseResult r;
+    ParsedFlags r;
     if (!parse_flags(opts, argc, argv, r)) return 0;
     const bool from_gguf = r.count("model") > 0, from_files = r.count("vocab") + r.count("merges") > 0;
     if (from_gguf && from_files) usage_error("give either -m/--model or --vocab and --merges, not both");
@@ -157,13 +156,13 @@ int cmd_tokenize(int argc, char** argv) {
 
     TokenizerSpec spec;
     if (from_gguf) {
-        const std::string path = r["model"].as<std::string>();
+        const std::string path = r.value("model");
         require_file(path, "-m/--model");
         spec = Model::load(path)->tokenizer_spec();
     } else {
-        require_file(r["vocab"].as<std::string>(), "--vocab");
-        require_file(r["merges"].as<std::string>(), "--merges");
-        spec = load_gpt2_files(r["vocab"].as<std::string>(), r["merges"].as<std::string>());
+        require_file(r.value("vocab"), "--vocab");
+        require_file(r.value("merges"), "--merges");
+        spec = load_gpt2_files(r.value("vocab"), r.value("merges"));
     }
     const std::unique_ptr<Tokenizer> tok = make_tokenizer(spec);
 
@@ -171,9 +170,9 @@ int cmd_tokenize(int argc, char** argv) {
     std::unique_ptr<MappedFile> mapped;
     std::string_view text;
     if (r.count("prompt")) {
-        text = owned = r["prompt"].as<std::string>();
+        text = owned = r.value("prompt");
     } else {
-        const std::string path = r.count("file") ? r["file"].as<std::string>() : "-";
+        const std::string path = r.count("file") ? r.value("file") : "-";
         struct stat st {};
         if (path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
             // A file is encoded where it lies in the page cache, never copied.

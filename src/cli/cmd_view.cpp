@@ -2,7 +2,6 @@
 // statistics) as one self-contained HTML page.
 #include <chrono>
 #include <cstdio>
-#include <cxxopts.hpp>
 #include <sys/stat.h>
 
 #include "analysis/attention_export.h"
@@ -39,22 +38,22 @@ std::string default_output(const std::string& trace) {
 }  // namespace
 
 int cmd_view(int argc, char** argv) {
-    cxxopts::Options opts = command_options(
+    Options opts = command_options(
         argv[0], "Write a trace (generate --trace) as one self-contained HTML page: the text as tokens, for a "
                  "picked token where every layer x head attends (grid of heat maps, lines for one head), each "
                  "step's candidates, head statistics. The page fetches nothing; open it from disk.\n"
                  "Attention weights are stored in the page as one byte each, q = round(255*sqrt(w)) (error "
                  "at most sqrt(w)/255 + 1/260100 <= 0.004), and decoded a row at a time.");
-    opts.add_options()("trace", "trace file (JSONL) from minigpt generate --trace", cxxopts::value<std::string>(), "FILE")(
+    opts.add_options()("trace", "trace file (JSONL) from minigpt generate --trace", text_value(), "FILE")(
         "a,attention", "attention export (generate --attention); default: the one the trace names, if found",
-        cxxopts::value<std::string>(), "FILE")("no-attention", "leave attention out even if the trace names a file")(
-        "stats", "head statistics JSON (minigpt heads stats --json)", cxxopts::value<std::string>(), "FILE")(
-        "o,output", "HTML file to write (default: the trace's name with .html)", cxxopts::value<std::string>(), "FILE")(
-        "title", "page title (default: the trace's file name)", cxxopts::value<std::string>(), "TEXT")(
+        text_value(), "FILE")("no-attention", "leave attention out even if the trace names a file")(
+        "stats", "head statistics JSON (minigpt heads stats --json)", text_value(), "FILE")(
+        "o,output", "HTML file to write (default: the trace's name with .html)", text_value(), "FILE")(
+        "title", "page title (default: the trace's file name)", text_value(), "TEXT")(
         "thumb", "side of each head's whole-pattern thumbnail, in blocks", number_value("64"), "N");
     opts.parse_positional({"trace"});
     opts.positional_help("TRACE.jsonl");
-    cxxopts::ParseResult args;
+    ParsedFlags args;
     if (!parse_flags(opts, argc, argv, args)) return 0;
     const std::string trace_path = required_option(args, "trace", "TRACE.jsonl");
     const int thumb = int(int_option(args, "thumb", between(1, 512)));
@@ -64,7 +63,7 @@ int cmd_view(int argc, char** argv) {
 
     std::string att_path;
     if (args.count("attention")) {
-        att_path = args["attention"].as<std::string>();
+        att_path = args.value("attention");
     } else if (!args.count("no-attention") && !trace.attention_path.empty()) {
         att_path = find_named_attention(trace.attention_path, trace_path);
         if (att_path.empty())
@@ -80,13 +79,13 @@ int cmd_view(int argc, char** argv) {
     ViewerPageInput in;
     in.trace = &trace;
     in.attention = att_path.empty() ? nullptr : &attention;
-    if (args.count("stats")) in.stats = read_viewer_stats(args["stats"].as<std::string>(), trace.n_layer, trace.n_head);
+    if (args.count("stats")) in.stats = read_viewer_stats(args.value("stats"), trace.n_layer, trace.n_head);
     in.thumb_size = thumb;
     const size_t slash = trace_path.find_last_of('/');
-    in.title = args.count("title") ? args["title"].as<std::string>()
+    in.title = args.count("title") ? args.value("title")
                                    : (slash == std::string::npos ? trace_path : trace_path.substr(slash + 1));
 
-    const std::string out_path = args.count("output") ? args["output"].as<std::string>() : default_output(trace_path);
+    const std::string out_path = args.count("output") ? args.value("output") : default_output(trace_path);
     OutputFile out(out_path);
     write_viewer_page(out, in);
     out.flush();

@@ -4,8 +4,8 @@
 //   static RegisterCommand reg{"inspect", cmd_inspect, "print a GGUF file's metadata", 60};
 //
 // A command takes the arguments after its name (argv[0] is "minigpt CMD") and
-// returns the exit code; errors are thrown (std::runtime_error, or cxxopts'
-// exceptions for bad flags) and reported once, on one line, by main().
+// returns the exit code; errors are thrown (std::runtime_error, or UsageError
+// for bad flags, cli/flags.h) and reported once, on one line, by main().
 #pragma once
 #include <vector>
 

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 
-#include <cxxopts.hpp>
 
 #include "cli/args.h"
 #include "cli/heads_flags.h"
@@ -24,7 +23,7 @@ const char* kDescription =
     "--temp (0 = greedy argmax), then a draw with our own seeded RNG (xoshiro256**):\n"
     "the same --seed gives the same text on every machine, build and thread count.";
 
-void add_generate_options(cxxopts::Options& opts) {
+void add_generate_options(Options& opts) {
     add_model_option(opts, "GGUF model file (required)", "input");
     add_prompt_option(opts, "prompt text", "input");
     add_file_option(opts, "read the prompt from FILE (- = stdin); one trailing newline is dropped, as llama.cpp does",
@@ -38,7 +37,7 @@ void add_generate_options(cxxopts::Options& opts) {
         ("special", "special-token text in the prompt (e.g. <|endoftext|>) becomes the special token");
     opts.add_options("generation")
         ("n,n-predict", "tokens to generate; -1 = until end-of-text or the context is full", number_value("-1"), "N")
-        ("stop", "stop when the text contains STRING (not printed); repeatable", cxxopts::value<std::string>(), "STRING")
+        ("stop", "stop when the text contains STRING (not printed); repeatable", text_value(), "STRING")
         ("ignore-eos", "never stop at end-of-text (its probability is set to 0)");
     opts.add_options("sampling")
         ("s,seed", "RNG seed; -1 = from the clock (printed with --stats)", number_value("-1"), "N")
@@ -64,7 +63,7 @@ void add_generate_options(cxxopts::Options& opts) {
 }
 
 // The numbers and switches: every value is checked before any file is touched.
-void read_values(const cxxopts::ParseResult& r, GenerateOptions& o) {
+void read_values(const ParsedFlags& r, GenerateOptions& o) {
     o.n_predict = int_option(r, "n-predict", [](int64_t v) { return v >= -1; },
                              "must be -1 (until the context is full) or a count >= 0");
     o.n_ctx = int_option(r, "ctx-size", [](int64_t v) { return v >= 0; }, "must be >= 0 (0 = the model's)");
@@ -83,7 +82,7 @@ void read_values(const cxxopts::ParseResult& r, GenerateOptions& o) {
                                           "must be -1 (all), 0 (off) or a count"));
     o.seed_given = seed >= 0;
     sp.seed = o.seed_given ? uint64_t(seed) : seed_from_time();
-    o.stops = all_values(r, "stop");
+    o.stops = r.all("stop");  // not split at commas: stop strings may contain them
     for (const std::string& s : o.stops)
         if (s.empty()) usage_error("--stop: the stop string is empty");
     o.ignore_eos = r.count("ignore-eos") > 0;
@@ -97,22 +96,22 @@ void read_values(const cxxopts::ParseResult& r, GenerateOptions& o) {
 
 // The prompt: exactly one source. The model file must exist before the prompt
 // file is read (stdin is read once).
-void read_prompt(const cxxopts::ParseResult& r, GenerateOptions& o) {
+void read_prompt(const ParsedFlags& r, GenerateOptions& o) {
     const int sources = int(r.count("prompt") > 0) + int(r.count("file") > 0) + int(r.count("ids") > 0);
     if (sources == 0) usage_error("no prompt: give -p/--prompt TEXT, -f/--file FILE (- = stdin) or --ids IDS");
     if (sources > 1) usage_error("give only one of -p/--prompt, -f/--file and --ids");
     if (r.count("ids")) {
-        o.prompt_ids = parse_ids(r["ids"].as<std::string>(), "ids");
+        o.prompt_ids = parse_ids(r.value("ids"), "ids");
     } else if (r.count("prompt")) {
         o.have_text = true;
-        o.prompt_text = r["prompt"].as<std::string>();
+        o.prompt_text = r.value("prompt");
     }
     if (!r.count("model")) usage_error("-m/--model is required: the GGUF model file to run");
-    o.model_path = r["model"].as<std::string>();
+    o.model_path = r.value("model");
     require_file(o.model_path, "-m/--model");
     if (r.count("file")) {
         o.have_text = true;
-        o.prompt_text = read_input(r["file"].as<std::string>(), "-f/--file");
+        o.prompt_text = read_input(r.value("file"), "-f/--file");
         if (!o.prompt_text.empty() && o.prompt_text.back() == '\n') o.prompt_text.pop_back();
     }
 }
@@ -120,9 +119,9 @@ void read_prompt(const cxxopts::ParseResult& r, GenerateOptions& o) {
 }  // namespace
 
 bool parse_generate_options(int argc, char** argv, GenerateOptions& o) {
-    cxxopts::Options opts = command_options(argv[0], kDescription);
+    Options opts = command_options(argv[0], kDescription);
     add_generate_options(opts);
-    cxxopts::ParseResult r;
+    ParsedFlags r;
     if (!parse_flags(opts, argc, argv, r, {"", "input", "generation", "sampling", "output", "Attention heads"}))
         return false;
     read_values(r, o);

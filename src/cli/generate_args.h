@@ -31,7 +31,7 @@ struct GenerateOptions {
 };
 
 // Parses argv (argv[0] is "minigpt generate"). Returns false when --help was
-// printed. Throws cxxopts::exceptions::parsing (usage errors, naming the
+// printed. Throws UsageError (usage errors, naming the
 // option) or std::runtime_error (unreadable prompt file, missing model file).
 bool parse_generate_options(int argc, char** argv, GenerateOptions& out);
 

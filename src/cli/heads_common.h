@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "cli/args.h"
@@ -64,7 +63,7 @@ struct HeadsText {
 };
 
 // -f/--file, --ids, -c/--ctx-size and --chunks; `verb` says what is done with the text ("score").
-inline void add_heads_text_options(cxxopts::Options& opts, const std::string& verb) {
+inline void add_heads_text_options(Options& opts, const std::string& verb) {
     add_file_option(opts, "text file to " + verb + " (the model's tokenizer)");
     add_ids_option(opts, "token ids to " + verb + " instead of a file");
     add_ctx_option(opts, "tokens per window; 0 = 512 or the model's context if smaller");
@@ -72,7 +71,7 @@ inline void add_heads_text_options(cxxopts::Options& opts, const std::string& ve
 }
 
 // -c: tokens per window; 0 = 512, or the model's context if that is smaller.
-inline int64_t window_size(const cxxopts::ParseResult& args, const Config& cfg) {
+inline int64_t window_size(const ParsedFlags& args, const Config& cfg) {
     const int64_t c = int_option(args, "ctx-size", [](int64_t v) { return v == 0 || v >= 2; },
                                  "must be 0 (512 or the model's context) or at least 2");
     if (c == 0) return std::min<int64_t>(512, cfg.n_ctx);
@@ -82,20 +81,20 @@ inline int64_t window_size(const cxxopts::ParseResult& args, const Config& cfg) 
 
 // The text of -f FILE or --ids "ID ID ...", exactly one of them, in windows of -c
 // tokens (at most --chunks). Throws when the text has fewer than 2 tokens.
-inline HeadsText load_heads_windows(const Model& model, const cxxopts::ParseResult& args) {
+inline HeadsText load_heads_windows(const Model& model, const ParsedFlags& args) {
     const bool has_file = has(args, "file"), has_ids = has(args, "ids");
     if (has_file == has_ids) usage_error("give the text as -f/--file FILE or as --ids \"ID ID ...\" (one of the two)");
     const int64_t chunks = int_option(args, "chunks", at_least(0));
     HeadsText t;
     t.window = window_size(args, model.config());
     if (has_file) {
-        t.source = args["file"].as<std::string>();
+        t.source = args.value("file");
         const std::unique_ptr<Tokenizer> tok = make_tokenizer(model.tokenizer_spec());
         t.ids = tok->encode(read_file(t.source, "-f/--file"));
         if (tok->add_bos() && tok->bos_id() >= 0) t.bos = tok->bos_id();
         if (t.ids.empty()) throw std::runtime_error(t.source + ": the text has no tokens");
     } else {
-        t.ids = parse_ids(args["ids"].as<std::string>(), "ids");
+        t.ids = parse_ids(args.value("ids"), "ids");
         t.source = "--ids";
         check_vocab_ids(t.ids, model.config().n_vocab, "--ids");
     }

@@ -12,7 +12,6 @@
 #pragma once
 #include <string>
 
-#include <cxxopts.hpp>
 
 #include "analysis/ablation.h"
 #include "analysis/analysis_session.h"
@@ -20,27 +19,27 @@
 
 namespace minigpt::cli {
 
-inline void add_ablation_options(cxxopts::Options& opts, const std::string& mean_default = "the prompt") {
+inline void add_ablation_options(Options& opts, const std::string& mean_default = "the prompt") {
     opts.add_options("Attention heads")(
         "ablate", "heads to ablate: L.H,L.H,L.* (layer and head from 0; L.* = the whole layer)",
-        cxxopts::value<std::string>(), "HEADS")(
+        text_value(), "HEADS")(
         "ablate-mode", "zero: the head's output (z) is zeroed before the output projection (Hugging Face "
                        "head_mask); mean: replaced by its mean over an unablated run on --mean-file (default: " +
                            mean_default + ")",
-        cxxopts::value<std::string>()->default_value("zero"), "MODE")(
-        "mean-file", "reference text for --ablate-mode mean (the model's tokenizer)", cxxopts::value<std::string>(),
+        text_value("zero"), "MODE")(
+        "mean-file", "reference text for --ablate-mode mean (the model's tokenizer)", text_value(),
         "FILE");
 }
 
-inline AblationMode ablation_mode_option(const cxxopts::ParseResult& args) {
-    return usage_errors("--ablate-mode", [&] { return parse_ablation_mode(args["ablate-mode"].as<std::string>()); });
+inline AblationMode ablation_mode_option(const ParsedFlags& args) {
+    return usage_errors("--ablate-mode", [&] { return parse_ablation_mode(args.value("ablate-mode")); });
 }
 
-inline AblationRequest ablation_options(const cxxopts::ParseResult& args) {
+inline AblationRequest ablation_options(const ParsedFlags& args) {
     AblationRequest a;
-    if (has(args, "ablate")) a.heads = args["ablate"].as<std::string>();
+    if (has(args, "ablate")) a.heads = args.value("ablate");
     a.mode = ablation_mode_option(args);
-    if (has(args, "mean-file")) a.mean_file = args["mean-file"].as<std::string>();
+    if (has(args, "mean-file")) a.mean_file = args.value("mean-file");
     return a;
 }
 
@@ -50,25 +49,25 @@ inline std::vector<HeadRef> check_ablation(const AblationRequest& request, const
 }
 
 // --attention FILE and --attention-type (generate, logits).
-inline void add_attention_options(cxxopts::Options& opts, const std::string& help) {
-    opts.add_options("Attention heads")("attention", help, cxxopts::value<std::string>(), "FILE")(
-        "attention-type", "f16 or f32 weights in the attention file", cxxopts::value<std::string>()->default_value("f16"),
+inline void add_attention_options(Options& opts, const std::string& help) {
+    opts.add_options("Attention heads")("attention", help, text_value(), "FILE")(
+        "attention-type", "f16 or f32 weights in the attention file", text_value("f16"),
         "TYPE");
 }
 
-inline AttentionDType attention_type_option(const cxxopts::ParseResult& args) {
+inline AttentionDType attention_type_option(const ParsedFlags& args) {
     return usage_errors("--attention-type",
-                        [&] { return parse_attention_dtype(args["attention-type"].as<std::string>()); });
+                        [&] { return parse_attention_dtype(args.value("attention-type")); });
 }
 
-inline void add_analysis_options(cxxopts::Options& opts, bool with_trace = true) {
+inline void add_analysis_options(Options& opts, bool with_trace = true) {
     add_ablation_options(opts);
     if (!with_trace) return;
     add_attention_options(opts, "write every layer's and head's attention weights (prompt matrix, then one row per "
                                 "generated token) to FILE (docs/attention-format.md; scripts/read_attention.py)");
     opts.add_options("Attention heads")(
         "trace", "write one JSON line per generated token to FILE: chosen id, text, log-probability, entropy, "
-                 "top candidates before sampling filters", cxxopts::value<std::string>(), "FILE")(
+                 "top candidates before sampling filters", text_value(), "FILE")(
         "trace-top-k", "candidates per trace line", number_value("10"), "K")(
         "logit-lens", "add to each trace line every layer's top tokens (residual stream through the final "
                       "LayerNorm and the unembedding)")(
@@ -78,13 +77,13 @@ inline void add_analysis_options(cxxopts::Options& opts, bool with_trace = true)
         "dla-top-k", "heads per trace line with --dla", number_value("5"), "K");
 }
 
-inline AnalysisOptions analysis_options(const cxxopts::ParseResult& args, bool with_trace = true) {
+inline AnalysisOptions analysis_options(const ParsedFlags& args, bool with_trace = true) {
     AnalysisOptions a;
     a.ablation = ablation_options(args);
     if (!with_trace) return a;
-    if (has(args, "attention")) a.attention_path = args["attention"].as<std::string>();
+    if (has(args, "attention")) a.attention_path = args.value("attention");
     a.attention_type = attention_type_option(args);
-    if (has(args, "trace")) a.trace_path = args["trace"].as<std::string>();
+    if (has(args, "trace")) a.trace_path = args.value("trace");
     a.trace.top_k = int(int_option(args, "trace-top-k", between(0, 1000000)));
     a.trace.logit_lens = has(args, "logit-lens");
     a.trace.lens_top_k = int(int_option(args, "lens-top-k", between(0, 1000000)));

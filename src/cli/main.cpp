@@ -5,10 +5,10 @@
 #include <exception>
 #include <string>
 
-#include <cxxopts.hpp>
 
 #include "cli/commands.h"
 #include "cli/dispatch.h"
+#include "cli/flags.h"
 #include "util/huge_pages.h"
 
 namespace minigpt::cli {
@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                                   [](const Command& c, int n, char** args) {
                                       try {
                                           return c.run(n, args);
-                                      } catch (const cxxopts::exceptions::exception& e) {
+                                      } catch (const minigpt::cli::UsageError& e) {
                                           std::fprintf(stderr, "minigpt %s: %s (see minigpt %s --help)\n", c.name,
                                                        e.what(), c.name);
                                           return 2;

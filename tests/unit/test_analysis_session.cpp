@@ -116,7 +116,7 @@ TEST_CASE("analysis session: nothing requested leaves the decoding path and the 
 }
 
 TEST_CASE("analysis flags: generate's and perplexity's --ablate/--attention/--trace options") {
-    cxxopts::Options opts("minigpt generate", "");
+    cli::Options opts("minigpt generate", "");
     cli::add_analysis_options(opts);
     std::vector<std::string> words = {"minigpt generate", "--ablate", "0.1,2.*", "--ablate-mode", "mean",
                                       "--attention", "a.bin", "--attention-type", "f32", "--trace", "t.jsonl",
@@ -136,13 +136,13 @@ TEST_CASE("analysis flags: generate's and perplexity's --ablate/--attention/--tr
     const std::string help = opts.help({"Attention heads"});
     CHECK(help.find("head_mask") != std::string::npos);
 
-    cxxopts::Options ppl("minigpt perplexity", "");
+    cli::Options ppl("minigpt perplexity", "");
     cli::add_analysis_options(ppl, /*with_trace=*/false);
     std::vector<std::string> w2 = {"minigpt perplexity", "--logit-lens"};
     std::vector<char*> a2;
     for (auto& w : w2) a2.push_back(w.data());
     CHECK_THROWS(ppl.parse(int(a2.size()), a2.data()));  // not an option of perplexity
-    cxxopts::Options gen("minigpt generate", "");
+    cli::Options gen("minigpt generate", "");
     cli::add_analysis_options(gen);
     const auto lens_only = gen.parse(int(a2.size()), a2.data());
     CHECK_THROWS_WITH(cli::analysis_options(lens_only), doctest::Contains("--logit-lens needs --trace"));
