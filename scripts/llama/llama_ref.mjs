@@ -14,6 +14,11 @@
 //       --kl-divergence-base format (minigpt perplexity --save-logits writes the
 //       same), computed from this engine's logits as llama-perplexity's
 //       --kl-divergence computes it (base log-probs above -16 only).
+//   node llama_ref.mjs serve
+//       Many requests in one process: each line of stdin is a JSON array of the
+//       arguments above (["logits", MODEL, "--ids", "1 2"]); each answer is one line,
+//       {"result": ...} or {"error": "..."}. Starting node and loading the library
+//       takes ~2.5 s, the tests' requests mostly a fraction of that.
 //
 // Common options: --threads N (default 1), --kv f32|f16 (KV cache type; f32
 // default here for logit comparisons, f16 is llama-perplexity's default).
@@ -27,6 +32,7 @@
 // logits at positions c/2 .. c-2 score tokens c/2+1 .. c-1; NLL = log(sum_i
 // exp(l_i - top)) + top - l_target, the sum taken by the library (see targetNlls); error = PPL * sqrt((mean(NLL^2) - mean^2) / (count - 1)).
 import fs from "node:fs";
+import readline from "node:readline";
 import {getLlama, LlamaLogLevel} from "node-llama-cpp";
 
 function parseArgs(argv) {
@@ -77,9 +83,9 @@ function argmax(logits) {
 }
 
 class Engine {
-    static async open(opts) {
+    static async open(llama, opts) {
         const e = new Engine();
-        e.llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
+        e.llama = llama;
         e.model = await e.llama.loadModel({modelPath: opts.model, gpuLayers: 0});
         e.threads = Number(opts.threads ?? 1);
         e.kv = (opts.kv ?? "f32").toUpperCase();
@@ -185,9 +191,19 @@ async function klDivergence(e, path, maxChunks) {
             same_top: sameTop / count, ppl: Math.exp(sumNll / count), n_chunks: nChunk, n_ctx: nCtx};
 }
 
-async function main() {
-    const opts = parseArgs(process.argv.slice(2));
-    const e = await Engine.open(opts);
+// One request: the result object of a command line's arguments.
+async function run(llama, argv) {
+    const opts = parseArgs(argv);
+    const e = await Engine.open(llama, opts);
+    try {
+        return await runOn(e, opts);
+    } finally {
+        if (e.ctx) await e.ctx.dispose();
+        await e.model.dispose();
+    }
+}
+
+async function runOn(e, opts) {
     const readText = () => (opts["text-file"] !== undefined ? fs.readFileSync(opts["text-file"], "utf8") : opts.text);
     let result;
     if (opts.cmd === "info") {
@@ -244,8 +260,28 @@ async function main() {
     } else {
         throw new Error(`unknown command ${opts.cmd}`);
     }
-    process.stdout.write(JSON.stringify(result) + "\n");
-    await e.llama.dispose();
+    return result;
+}
+
+async function serve(llama) {
+    const lines = readline.createInterface({input: process.stdin, crlfDelay: Infinity});
+    for await (const line of lines) {
+        if (!line.trim()) continue;
+        let answer;
+        try {
+            answer = {result: await run(llama, JSON.parse(line))};
+        } catch (err) {
+            answer = {error: err.message};
+        }
+        process.stdout.write(JSON.stringify(answer) + "\n");
+    }
+}
+
+async function main() {
+    const llama = await getLlama({gpu: false, build: "never", logLevel: LlamaLogLevel.error});
+    if (process.argv[2] === "serve") await serve(llama);
+    else process.stdout.write(JSON.stringify(await run(llama, process.argv.slice(2))) + "\n");
+    await llama.dispose();
 }
 
 main().catch((err) => {

@@ -19,8 +19,11 @@ Checked, with the tolerances stated beside each constant:
     q8_0 within 10 % of llama.cpp's; f16 at most llama.cpp's (which also rounds
     the activations of f16 matrix products to f16: about twice ours).
 """
+import atexit
 import json
 import os
+import select
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -65,10 +68,35 @@ def llama_engine():
     require("llama.cpp")
 
 
+_server = None
+_server_stderr = None
+
+
 def llama(cmd, model, *args, timeout=600):
-    """Runs llama_ref.mjs; returns its JSON result."""
-    p = run_checked(["node", LLAMA_REF, cmd, model, "--threads", "2", *map(str, args)], timeout=timeout)
-    return json.loads(p.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    """One request to llama_ref.mjs; returns its JSON result. Requests go to one
+    `llama_ref.mjs serve` process per test module: starting node and loading the
+    library cost ~2.5 s a call, most of this module's time when each call was a process."""
+    global _server, _server_stderr
+    if _server is None or _server.poll() is not None:
+        _server_stderr = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
+        _server = subprocess.Popen(["node", LLAMA_REF, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=_server_stderr)
+        atexit.register(_server.kill)
+    request = [cmd, model, "--threads", "2", *map(str, args)]
+    _server.stdin.write((json.dumps(request) + "\n").encode())
+    _server.stdin.flush()
+    ready, _, _ = select.select([_server.stdout], [], [], timeout)
+    line = _server.stdout.readline() if ready else b""
+    if not line:  # timed out or died: its stderr says why
+        _server.kill()
+        _server.wait()
+        _server_stderr.seek(0)
+        err = _server_stderr.read().decode("utf-8", "replace")[-2000:]
+        raise AssertionError(f"llama_ref.mjs serve: no answer to {request} within {timeout} s\n{err}")
+    answer = json.loads(line)
+    if "error" in answer:
+        raise AssertionError(f"llama_ref.mjs {' '.join(request)[:300]}: {answer['error']}")
+    return answer["result"]
 
 
 def minigpt_json(args):
