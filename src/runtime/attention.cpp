@@ -13,7 +13,7 @@ namespace {
 
 // Runs fn(i0, i1) over the causal split of the n rows (see causal_rows).
 void for_rows(int64_t n, int64_t pos0, ThreadPool* pool, const std::function<void(int64_t, int64_t)>& fn) {
-    if (!pool || pool->size() == 1 || n < 16) {
+    if (!pool || pool->size() == 1 || n < kMinRowsToSplit) {
         fn(0, n);
         return;
     }

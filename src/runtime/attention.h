@@ -12,6 +12,10 @@ namespace minigpt {
 
 class ThreadPool;
 
+// Fewer query rows than this run on one thread (a split would cost more than it
+// saves); callers with many heads then split the heads instead.
+constexpr int64_t kMinRowsToSplit = 16;
+
 // scores (n, T) row i = q_i · k_j / sqrt(hd) for j <= pos0 + i, -inf after (causal mask).
 // q: n rows of hd floats, ldq apart; k: (T, hd) contiguous; T = pos0 + n.
 void attention_scores(float* scores, const float* q, int64_t ldq, const float* k, int64_t n, int64_t pos0, int64_t hd,

@@ -190,16 +190,27 @@ void Transformer::attention(int64_t l, int64_t n) {
             std::memcpy(vc + (pos_ + i) * hd, v_new + i * ld + g * hd, size_t(hd) * sizeof(float));
         }
     }
-    for (int64_t h = 0; h < cfg_.n_head; ++h) {
+    // One head: scores, softmax, values, with `s` as its (n, T) score buffer.
+    auto head = [&](int64_t h, float* s, ThreadPool* pool) {
         const int64_t g = cfg_.kv_head_of(h);
         const float* kc = cache_.k(l, g);
         const float* vc = cache_.v(l, g);
-        float* s = scores_.data();  // (n, T)
-        attention_scores(s, q + h * hd, ld, kc, n, pos_, hd, &pool_);
+        attention_scores(s, q + h * hd, ld, kc, n, pos_, hd, pool);
         if (want(Hook::AttnScores)) emit(Hook::AttnScores, L, int(h), s, n, T, T);
-        attention_softmax(s, n, pos_, &pool_);
+        attention_softmax(s, n, pos_, pool);
         if (want(Hook::Pattern)) emit(Hook::Pattern, L, int(h), s, n, T, T);
-        attention_values(z_.data() + h * hd, d, s, vc, n, pos_, hd, &pool_);
+        attention_values(z_.data() + h * hd, d, s, vc, n, pos_, hd, pool);
+    };
+    // Decoding has too few rows to split (kMinRowsToSplit), and one thread doing every
+    // head left the others waiting (~6 % of a 2-thread q8_0 token): the heads run side
+    // by side, each thread with its own rows of scores_. A head's numbers come from the
+    // same kernels either way. Hooks that watch scores see the heads in order, serially.
+    const bool split_heads = n < kMinRowsToSplit && pool_.size() > 1 && n * pool_.size() <= n_batch_ &&
+                             !want(Hook::AttnScores) && !want(Hook::Pattern);
+    if (split_heads) {
+        pool_.for_each(cfg_.n_head, [&](int64_t h, int thread) { head(h, scores_.data() + thread * n * T, nullptr); });
+    } else {
+        for (int64_t h = 0; h < cfg_.n_head; ++h) head(h, scores_.data(), &pool_);
     }
     if (want(Hook::Z)) emit(Hook::Z, L, -1, z_.data(), n, d, d);
 }
