@@ -80,9 +80,7 @@ void AttentionWriter::finish(const std::vector<int32_t>& ids) {
     if (int64_t(ids.size()) < next_pos_)
         throw std::runtime_error(out_.path() + ": " + std::to_string(ids.size()) + " token ids for " +
                                  std::to_string(next_pos_) + " positions");
-    FILE* f = out_.handle();
-    const long ids_offset = std::ftell(f);
-    if (ids_offset < 0) throw std::runtime_error(out_.path() + ": ftell failed: " + std::strerror(errno));
+    const uint64_t ids_offset = out_.position();
     out_.write(ids.data(), size_t(next_pos_) * sizeof(int32_t));
     uint8_t header[kAttentionHeaderBytes];
     std::memcpy(header, kAttentionMagic, 8);
@@ -93,8 +91,7 @@ void AttentionWriter::finish(const std::vector<int32_t>& ids) {
     put_u64(header + 24, uint64_t(next_pos_));
     put_u64(header + 32, uint64_t(n_blocks_));
     put_u64(header + 40, uint64_t(ids_offset));
-    if (std::fseek(f, 0, SEEK_SET) != 0) throw std::runtime_error(out_.path() + ": seek failed: " + std::strerror(errno));
-    out_.write(header, sizeof header);
+    out_.write_at(0, header, sizeof header);
     out_.commit();
 }
 

@@ -88,8 +88,7 @@ int cmd_view(int argc, char** argv) {
     const std::string out_path = args.count("output") ? args.value("output") : default_output(trace_path);
     OutputFile out(out_path);
     write_viewer_page(out, in);
-    out.flush();
-    const long bytes = std::ftell(out.handle());
+    const uint64_t bytes = out.position();
     out.commit();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "minigpt view: wrote %s (%.1f MiB; %zu tokens, %lld with attention rows) in %.2f s\n",

@@ -4,8 +4,8 @@
 // SIGHUP remove the temporaries being written before the process dies of them.
 #pragma once
 #include <cstdint>
-#include <cstdio>
 #include <string>
+#include <vector>
 
 namespace minigpt {
 
@@ -16,21 +16,31 @@ public:
     OutputFile(const OutputFile&) = delete;
     OutputFile& operator=(const OutputFile&) = delete;
 
+    // Appends n bytes, in write()s aligned to 2 MiB of the file (see .cpp: the file
+    // then maps fast when it is loaded).
     void write(const void* data, size_t n);
     void write(const std::string& s) { write(s.data(), s.size()); }
+    // Overwrites bytes already written (a header completed at the end).
+    void write_at(uint64_t offset, const void* data, size_t n);
     // Appends n bytes of the file open as `fd`, from `offset`, copied by the kernel
     // (copy_file_range: no trip through this process's memory, as cp copies), or by
-    // pread/write where the kernel cannot. Throws naming `source` on a short read.
+    // pread/pwrite where the kernel cannot. Throws naming `source` on a short read.
     void copy_from(int fd, uint64_t offset, uint64_t n, const std::string& source);
-    uint64_t position();  // bytes written so far
+    uint64_t position() const { return pos_; }  // bytes written so far
     void flush();  // pushes buffered bytes to the temporary file
     void commit(); // fsync-free close + rename; throws on failure
-    FILE* handle() { return f_; }
     const std::string& path() const { return path_; }
 
+    static constexpr uint64_t kHugePage = 2 << 20;
+
 private:
+    void pwrite_all(const char* p, size_t n, uint64_t offset);
+
     std::string path_, tmp_;
-    FILE* f_ = nullptr;
+    int fd_ = -1;
+    uint64_t pos_ = 0;           // bytes written so far, buffered ones included
+    uint64_t buffer_start_ = 0;  // file offset of buffer_[0]
+    std::vector<char> buffer_;   // at most up to the next 2 MiB boundary
 };
 
 // The whole of `content` written to `path` through an OutputFile (all or nothing).

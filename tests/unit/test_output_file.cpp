@@ -3,7 +3,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
 #include <string>
 
 #include <sys/wait.h>
@@ -42,6 +46,50 @@ TEST_CASE("output file: committed under its name, or nothing at all") {
         f.commit();
     }
     CHECK(fs::file_size(path) == (1u << 20));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("output file: bytes in order through the 2 MiB-aligned writes, copies and a header written last") {
+    // Pieces of every size against the 2 MiB boundaries the writer aligns to: small ones
+    // gathered in its buffer, whole aligned blocks straight from the caller, a kernel copy
+    // in between (which leaves the next buffer unaligned until the next boundary), and a
+    // header overwritten at the end, as attention_export and the GGUF writer use it.
+    char tmpl[] = "/tmp/minigpt_output_file_XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    const fs::path dir(tmpl), path = dir / "out.bin", source = dir / "source.bin";
+    std::mt19937 rng(7);
+    std::string src(3 << 20, '\0');
+    for (char& c : src) c = char(rng());
+    { std::ofstream(source, std::ios::binary).write(src.data(), std::streamsize(src.size())); }
+    const int fd = ::open(source.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    std::string expected;
+    {
+        minigpt::OutputFile f(path.string());
+        const size_t sizes[] = {1, 7, 64 << 10, (2 << 20) - 71, 2 << 20, 3, (5 << 20) + 13, 1, 4096, 2 << 20, 0};
+        for (int round = 0; round < 2; ++round) {
+            for (size_t n : sizes) {
+                std::string piece(n, '\0');
+                for (char& c : piece) c = char(rng());
+                f.write(piece);
+                expected += piece;
+                CHECK(f.position() == expected.size());
+            }
+            f.copy_from(fd, 1000, (2 << 20) + 5, source.string());  // 2 MiB + 5 from an odd offset
+            expected += src.substr(1000, (2 << 20) + 5);
+            CHECK(f.position() == expected.size());
+        }
+        f.write_at(3, "HEADER", 6);
+        expected.replace(3, 6, "HEADER");
+        CHECK_THROWS(f.write_at(expected.size() - 2, "xyz", 3));  // not yet written
+        f.commit();
+    }
+    ::close(fd);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream got;
+    got << in.rdbuf();
+    CHECK(got.str().size() == expected.size());
+    CHECK(got.str() == expected);
     fs::remove_all(dir);
 }
 
