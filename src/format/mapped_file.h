@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <atomic>
 #include <string>
 #include <thread>
 #include <utility>
@@ -28,8 +29,10 @@ public:
     // pass over the weights then finds them mapped instead of faulting page by page
     // (on a VM with shadow page tables the read per page is what makes the first
     // touch cheap, the populate alone is not). Once per mapping; the destructor
-    // waits for the thread.
+    // stops the thread after its current 2 MiB.
     void populate_in_background(std::vector<std::pair<uint64_t, uint64_t>> ranges) const;
+    // Stops that thread after its current 2 MiB (it returns at once, without waiting).
+    void stop_populating() const { stop_populate_.store(true, std::memory_order_relaxed); }
 
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
@@ -40,7 +43,8 @@ private:
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
     bool owned_ = true;
-    mutable std::thread populate_;  // populate_in_background's, joined by the destructor
+    mutable std::thread populate_;  // populate_in_background's, stopped and joined by the destructor
+    mutable std::atomic<bool> stop_populate_{false};
 };
 
 }  // namespace minigpt

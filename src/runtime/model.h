@@ -69,6 +69,8 @@ public:
     // the order the forward pass reads them (every block, then the embeddings and
     // the LM head), while the caller builds the tokenizer; see GGUFFile.
     void populate_weights_in_background() const;
+    // Stops it (after its current 2 MiB): the caller's threads take over the first pass.
+    void stop_populating_weights() const { gguf_->stop_populating(); }
     // Bytes of weight data the forward pass reads for one decoded token.
     uint64_t weight_bytes_per_token() const;
 
