@@ -252,6 +252,49 @@ std::vector<std::vector<double>> bench_generate_variants(const std::string& mode
     return speeds;
 }
 
+FirstTokenBench bench_first_token(const std::string& model_path, const std::string& llama_simple, int runs) {
+    static const char* kPrompt = "The meaning of life is";  // 5 GPT-2 tokens
+    // The text goes nowhere, --stats (stderr) to us.
+    const std::string ours = "{ " + shell_quote(self_path()) + " generate -m " + shell_quote(model_path) + " -p " +
+                             shell_quote(kPrompt) + " -n 1 --temp 0 --stats >/dev/null; }";
+    const std::string theirs = "{ " + shell_quote(llama_simple) + " -m " + shell_quote(model_path) + " -n 1 " +
+                               shell_quote(kPrompt) + " >/dev/null; }";
+    // The number after `label` in --stats' report, or NaN.
+    auto stat = [](const std::string& out, const std::string& label) {
+        const size_t at = out.find(label);
+        return at == std::string::npos ? std::nan("") : std::strtod(out.c_str() + at + label.size(), nullptr);
+    };
+    FirstTokenBench b;
+    b.llama_ok = !llama_simple.empty();
+    if (!b.llama_ok) b.llama_detail = "no llama-simple next to --llama-bench";
+    std::vector<double> whole, load, first, llama;
+    std::string out;
+    for (int r = -1; r < runs; ++r) {  // round -1 is the warm-up (and brings the file into the cache)
+        double t0 = now_s();
+        if (run_command(ours, &out) != 0) throw std::runtime_error("bench: `" + ours + "` failed: " + last_line(out));
+        const double t_ours = now_s() - t0;
+        const double l = stat(out, "load: "), f = stat(out, "time to first token: ");
+        if (std::isnan(l) || std::isnan(f)) throw std::runtime_error("bench: no --stats from `" + ours + "`");
+        if (b.llama_ok) {
+            t0 = now_s();
+            if (run_command(theirs, &out) != 0) {
+                b.llama_ok = false;
+                b.llama_detail = "llama-simple failed: " + last_line(out);
+            }
+            if (r >= 0) llama.push_back(1e3 * (now_s() - t0));
+        }
+        if (r < 0) continue;
+        whole.push_back(1e3 * t_ours);
+        load.push_back(l);
+        first.push_back(f);
+    }
+    b.whole = Stats::of(whole);
+    b.load = Stats::of(load);
+    b.first_token = Stats::of(first);
+    if (b.llama_ok) b.llama_whole = Stats::of(llama);
+    return b;
+}
+
 std::string machine_description() {
     const std::string cpuinfo = read_file("/proc/cpuinfo");
     auto field = [&](const std::string& key) {

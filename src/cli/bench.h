@@ -80,6 +80,19 @@ std::vector<std::vector<double>> bench_generate_variants(const std::string& mode
                                                          const std::vector<std::string>& variants,
                                                          int64_t n_tokens, int n_threads, int runs);
 
+// From the command to the first generated token: `generate -m MODEL -p PROMPT -n 1 --temp 0
+// --stats` (this binary, a child, every core) of a 5-token prompt, the file in the page cache:
+// the whole process's wall time, and the load time and time to first token its --stats print;
+// beside it llama.cpp's llama-simple on the same file and prompt where `llama_simple` names one
+// (empty: not run). Rounds interleaved, after one warm-up round; milliseconds.
+struct FirstTokenBench {
+    Stats whole, load, first_token;
+    bool llama_ok = false;
+    Stats llama_whole;
+    std::string llama_detail;  // why llama-simple did not run
+};
+FirstTokenBench bench_first_token(const std::string& model_path, const std::string& llama_simple, int runs);
+
 // Resets the peak resident memory (VmHWM) to the current resident size (Linux).
 void reset_peak_resident();
 

@@ -324,6 +324,33 @@ void bench_analysis_flags(Report& report, const BenchOptions& o) {
     }
 }
 
+// From the command to the first token, each weight type, llama.cpp's llama-simple beside it
+// where it sits next to --llama-bench.
+void bench_first_tokens(Report& report, const BenchOptions& o) {
+    std::string llama_simple;
+    if (!o.llama_bench.empty()) {
+        const size_t slash = o.llama_bench.rfind('/');
+        const std::string candidate = (slash == std::string::npos ? std::string() : o.llama_bench.substr(0, slash + 1)) +
+                                      "llama-simple";
+        if (exists(candidate)) llama_simple = candidate;
+    }
+    report.out("\n| first token: `generate -p \"The meaning of life is\" -n 1` | type | whole process ms | range | "
+               "--stats load ms | time to first token ms | llama-simple whole process ms | range |\n"
+               "|---|---|---|---|---|---|---|---|\n");
+    std::string note;
+    for (const std::string& path : o.models) {
+        const auto model = Model::load(path);
+        const std::string name = model->gguf().get_string("general.name", path);
+        const std::string type = dtype_name(model->weights().layers.at(0).attn_qkv.type);
+        const FirstTokenBench b = bench_first_token(path, llama_simple, o.runs);
+        report.out("| " + name + " | " + type + " | " + fmt("%.0f", b.whole.median) + " | " + range(b.whole) + " | " +
+                   fmt("%.0f", b.load.median) + " | " + fmt("%.0f", b.first_token.median) + " | " +
+                   (b.llama_ok ? fmt("%.0f", b.llama_whole.median) + " | " + range(b.llama_whole) : " | ") + " |\n");
+        if (!b.llama_ok) note = b.llama_detail;
+    }
+    if (!note.empty()) report.out("\nllama-simple: " + note + "\n");
+}
+
 // GPT-2 BPE encoding speed next to tiktoken's.
 void bench_tokenizers(Report& report, const BenchOptions& o, const TokenizerSpec* gpt2) {
     if (o.text.empty() || !gpt2 || !exists(o.text)) return;
@@ -376,6 +403,7 @@ int cmd_bench(int argc, char** argv) {
     }
     report.out("\n" + (llama_note.empty() ? std::string("llama.cpp: not run") : llama_note) + "\n\n");
     report.out("Peak resident memory during minigpt's runs of each model (the bandwidth buffer excluded):\n\n" + memory);
+    bench_first_tokens(report, o);
     bench_analysis_flags(report, o);
     bench_tokenizers(report, o, gpt2.get());
     if (!o.output.empty()) {
