@@ -68,7 +68,8 @@ Node* TorchUnpickler::make_int(int64_t v) {
     return x;
 }
 
-Node* TorchUnpickler::make_string(K k, const uint8_t* q, uint64_t len) {
+Node* TorchUnpickler::read_string(K k, uint64_t len) {
+    const uint8_t* q = take(len);
     Node* x = make(k);
     x->s.assign(reinterpret_cast<const char*>(q), len);
     if (k == K::String && !valid_utf8(x->s)) bad("a string is not valid UTF-8");
@@ -181,36 +182,13 @@ Node* TorchUnpickler::execute() {
         case 0x94: memo_put(memo_.size(), top()); break; // MEMOIZE
         case 'h': push(memo_get(u8())); break;           // BINGET
         case 'j': push(memo_get(u32())); break;          // LONG_BINGET
-        case 'X': {  // BINUNICODE
-            const uint64_t len = u32();
-            push(make_string(K::String, take(len), len));
-            break;
-        }
-        case 0x8c: {  // SHORT_BINUNICODE
-            const uint64_t len = u8();
-            push(make_string(K::String, take(len), len));
-            break;
-        }
-        case 0x8d: {  // BINUNICODE8
-            const uint64_t len = u64();
-            push(make_string(K::String, take(len), len));
-            break;
-        }
-        case 'B': {  // BINBYTES
-            const uint64_t len = u32();
-            push(make_string(K::Bytes, take(len), len));
-            break;
-        }
-        case 'C': {  // SHORT_BINBYTES
-            const uint64_t len = u8();
-            push(make_string(K::Bytes, take(len), len));
-            break;
-        }
-        case 0x8e: {  // BINBYTES8
-            const uint64_t len = u64();
-            push(make_string(K::Bytes, take(len), len));
-            break;
-        }
+        // Strings and bytes: a length of 1, 4 or 8 bytes, then the data.
+        case 0x8c: push(read_string(K::String, u8())); break;   // SHORT_BINUNICODE
+        case 'X': push(read_string(K::String, u32())); break;   // BINUNICODE
+        case 0x8d: push(read_string(K::String, u64())); break;  // BINUNICODE8
+        case 'C': push(read_string(K::Bytes, u8())); break;     // SHORT_BINBYTES
+        case 'B': push(read_string(K::Bytes, u32())); break;    // BINBYTES
+        case 0x8e: push(read_string(K::Bytes, u64())); break;   // BINBYTES8
         case 'J': push(make_int(int32_t(uint32_t(u32())))); break;  // BININT
         case 'K': push(make_int(int64_t(u8()))); break;             // BININT1
         case 'M': push(make_int(int64_t(u16()))); break;            // BININT2

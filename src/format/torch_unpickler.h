@@ -85,7 +85,7 @@ private:
     // values, stack, marks, memo
     Node* make(K k);
     Node* make_int(int64_t v);
-    Node* make_string(K k, const uint8_t* q, uint64_t len);
+    Node* read_string(K k, uint64_t len);  // the next len bytes of the stream
     size_t fence() const;
     void push(Node* x);
     Node* pop();
