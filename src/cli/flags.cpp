@@ -3,8 +3,6 @@
 // or to print the help.
 #include "cli/flags.h"
 
-#include <algorithm>
-
 #include <cxxopts.hpp>
 
 namespace minigpt::cli {
@@ -69,21 +67,9 @@ ParsedFlags Options::parse(int argc, const char* const* argv) const {
     ParsedFlags out;
     try {
         const cxxopts::ParseResult r = o.parse(argc, argv);
-        for (const Spec& s : specs_) {
-            ParsedFlags::Found f;
-            f.names = split_names(s.names);
-            f.count = r.count(f.names.front());
-            if (s.takes_value) f.value = f.count ? r[f.names.front()].as<std::string>() : s.default_value;
-            out.options_.push_back(std::move(f));
-        }
-        for (const cxxopts::KeyValue& kv : r.arguments())
-            for (size_t i = 0; i < out.options_.size(); ++i) {
-                const auto& names = out.options_[i].names;
-                if (std::find(names.begin(), names.end(), kv.key()) != names.end()) {
-                    out.given_.emplace_back(i, kv.value());
-                    break;
-                }
-            }
+        for (const Spec& s : specs_) out.options_.push_back({split_names(s.names), s.default_value, {}});
+        // Every value given, in command-line order, under the option's first long name.
+        for (const cxxopts::KeyValue& kv : r.arguments()) out.lookup(kv.key()).given.push_back(kv.value());
         out.unmatched_ = r.unmatched();
     } catch (const cxxopts::exceptions::exception& e) {
         throw UsageError(e.what());
@@ -95,27 +81,26 @@ std::string Options::help(const std::vector<std::string>& groups) const {
     return to_cxxopts(program_, description_, specs_, positional_, positional_help_, width_).help(groups);
 }
 
-const ParsedFlags::Found& ParsedFlags::find(const std::string& name) const {
-    for (const Found& f : options_)
+ParsedFlags::Found& ParsedFlags::lookup(const std::string& name) {
+    for (Found& f : options_)
         for (const std::string& n : f.names)
             if (n == name) return f;
     throw std::logic_error("option \"" + name + "\" was never declared");
 }
 
-size_t ParsedFlags::count(const std::string& name) const { return find(name).count; }
+const ParsedFlags::Found& ParsedFlags::lookup(const std::string& name) const {
+    return const_cast<ParsedFlags*>(this)->lookup(name);
+}
+
+size_t ParsedFlags::count(const std::string& name) const { return lookup(name).given.size(); }
 
 const std::string& ParsedFlags::value(const std::string& name) const {
-    const Found& f = find(name);
-    if (!f.value) throw UsageError("--" + name + " needs a value");
-    return *f.value;
+    const Found& f = lookup(name);
+    if (!f.given.empty()) return f.given.back();
+    if (!f.default_value) throw UsageError("--" + name + " needs a value");
+    return *f.default_value;
 }
 
-std::vector<std::string> ParsedFlags::all(const std::string& name) const {
-    const Found& f = find(name);
-    std::vector<std::string> out;
-    for (const auto& [index, value] : given_)
-        if (&options_[index] == &f) out.push_back(value);
-    return out;
-}
+std::vector<std::string> ParsedFlags::all(const std::string& name) const { return lookup(name).given; }
 
 }  // namespace minigpt::cli

@@ -100,12 +100,12 @@ private:
     friend class Options;
     struct Found {
         std::vector<std::string> names;  // short and long, without dashes
-        size_t count = 0;
-        std::optional<std::string> value;  // last given, else the default
+        std::optional<std::string> default_value;
+        std::vector<std::string> given;  // every value given, in order ("true" for a switch)
     };
-    const Found& find(const std::string& name) const;
+    Found& lookup(const std::string& name);
+    const Found& lookup(const std::string& name) const;
     std::vector<Found> options_;
-    std::vector<std::pair<size_t, std::string>> given_;  // (index in options_, value), in order
     std::vector<std::string> unmatched_;
 };
 
