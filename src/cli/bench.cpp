@@ -218,19 +218,27 @@ TokenizeCommandBench bench_tokenize_command(const Tokenizer& tok, const std::str
     return {Stats::of(enc), Stats::of(proc), Stats::of(enc_cpu), Stats::of(proc_cpu)};
 }
 
+ScratchFolder::ScratchFolder(const std::string& prefix) {
+    std::string dir_template = "/tmp/" + prefix + "-XXXXXX";
+    if (!::mkdtemp(dir_template.data())) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");
+    path_ = dir_template;
+}
+
+ScratchFolder::~ScratchFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
 std::vector<std::vector<double>> bench_generate_variants(const std::string& model_path,
                                                          const std::vector<std::string>& variants,
                                                          int64_t n_tokens, int n_threads, int runs) {
     const std::string self = self_path();
-    char dir_template[] = "/tmp/minigpt-bench-XXXXXX";
-    const char* dir = ::mkdtemp(dir_template);
-    if (!dir) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");
+    const ScratchFolder dir;
     std::vector<std::vector<double>> speeds(variants.size());
-    std::string error;
-    for (int round = -1; round < runs && error.empty(); ++round) {
-        for (size_t v = 0; v < variants.size() && error.empty(); ++v) {
+    for (int round = -1; round < runs; ++round) {
+        for (size_t v = 0; v < variants.size(); ++v) {
             std::string extra = variants[v];
-            for (size_t at; (at = extra.find("{dir}")) != std::string::npos;) extra.replace(at, 5, dir);
+            for (size_t at; (at = extra.find("{dir}")) != std::string::npos;) extra.replace(at, 5, dir.path());
             const std::string cmd = "{ " + shell_quote(self) + " generate -m " + shell_quote(model_path) +
                                     " -p 'The old man looked at the' --temp 0 --ignore-eos --stats -n " +
                                     std::to_string(n_tokens) + " -t " + std::to_string(n_threads) + " " + extra +
@@ -239,16 +247,11 @@ std::vector<std::vector<double>> bench_generate_variants(const std::string& mode
             const int status = run_command(cmd, &out);
             const size_t at = out.find("decode ");
             const size_t paren = at == std::string::npos ? at : out.find('(', at);
-            if (status != 0 || paren == std::string::npos) {
-                error = "bench: generate " + extra + " failed: " + last_line(out);
-                break;
-            }
+            if (status != 0 || paren == std::string::npos)
+                throw std::runtime_error("bench: generate " + extra + " failed: " + last_line(out));
             if (round >= 0) speeds[v].push_back(std::strtod(out.c_str() + paren + 1, nullptr));
         }
     }
-    std::error_code ignored;
-    std::filesystem::remove_all(dir, ignored);
-    if (!error.empty()) throw std::runtime_error(error);
     return speeds;
 }
 

@@ -93,6 +93,20 @@ struct FirstTokenBench {
 };
 FirstTokenBench bench_first_token(const std::string& model_path, const std::string& llama_simple, int runs);
 
+// A folder in /tmp for a measurement's files (mkdtemp, PREFIX-XXXXXX), removed with
+// everything in it when the object goes, also when the measurement throws.
+class ScratchFolder {
+public:
+    explicit ScratchFolder(const std::string& prefix = "minigpt-bench");
+    ~ScratchFolder();
+    ScratchFolder(const ScratchFolder&) = delete;
+    ScratchFolder& operator=(const ScratchFolder&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
 // Resets the peak resident memory (VmHWM) to the current resident size (Linux).
 void reset_peak_resident();
 

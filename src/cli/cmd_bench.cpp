@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "cli/args.h"
@@ -331,9 +331,7 @@ void bench_analysis_flags(Report& report, const BenchOptions& o) {
 void bench_first_tokens(Report& report, const BenchOptions& o) {
     std::string llama_simple;
     if (!o.llama_bench.empty()) {
-        const size_t slash = o.llama_bench.rfind('/');
-        const std::string candidate = (slash == std::string::npos ? std::string() : o.llama_bench.substr(0, slash + 1)) +
-                                      "llama-simple";
+        const std::string candidate = (std::filesystem::path(o.llama_bench).parent_path() / "llama-simple").string();
         if (exists(candidate)) llama_simple = candidate;
     }
     report.out("\n| first token: `generate -p \"The meaning of life is\" -n 1` | type | whole process ms | range | "
@@ -372,21 +370,16 @@ void bench_tokenizers(Report& report, const BenchOptions& o, const TokenizerSpec
     // The whole-process figure is the difference of two process runs; on a 1 MB text that
     // is ~20 ms against two ~50 ms runs, and noise gave 21-70 MB/s. A shorter text is
     // repeated to at least 8 MB (a file in a scratch folder) for this row.
-    std::string long_text = text, long_path = o.text, scratch;
+    std::string long_text = text, long_path = o.text;
+    std::unique_ptr<ScratchFolder> scratch;
     if (!text.empty() && text.size() < kLongText) {
         while (long_text.size() < kLongText) long_text += text;
-        char dir_template[] = "/tmp/minigpt-bench-XXXXXX";
-        if (!::mkdtemp(dir_template)) throw std::runtime_error("bench: cannot create a scratch folder in /tmp");
-        scratch = dir_template;
-        long_path = scratch + "/text.txt";
+        scratch = std::make_unique<ScratchFolder>();
+        long_path = scratch->path() + "/text.txt";
         write_file_atomically(long_path, long_text);
     }
     const TokenizeCommandBench c = bench_tokenize_command(*tok, long_text, o.tokenizer_dir + "/vocab.json",
                                                           o.tokenizer_dir + "/merges.txt", long_path, 5);
-    if (!scratch.empty()) {
-        std::error_code ignored;
-        std::filesystem::remove_all(scratch, ignored);
-    }
     const std::string what = long_path == o.text ? o.text
                                                  : o.text + " ×" + std::to_string(long_text.size() / text.size()) + " (" +
                                                        fmt("%.1f", double(long_text.size()) / 1e6) + " MB)";

@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "cli/args.h"
@@ -103,36 +102,28 @@ std::vector<CostRow> run_sweep(const CostOptions& o) {
         for (int64_t g : o.kv_heads)
             if (g < h && h % g == 0) variants.push_back({h, g});
     }
-    const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                      ("minigpt_heads_cost_" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir);
+    const ScratchFolder dir("minigpt-heads-cost");
     std::vector<CostRow> rows;
     ProgressBar bar("heads cost", int64_t(variants.size()));
-    try {
-        for (size_t i = 0; i < variants.size(); ++i) {
-            const auto [h, g] = variants[i];
-            bar.update(int64_t(i), std::to_string(h) + " heads, " + std::to_string(g) + " kv");
-            ModelShape s = o.shape;
-            s.n_head = h;
-            s.n_head_kv = g == h ? 0 : g;
-            s.n_ctx = *std::max_element(o.ctx.begin(), o.ctx.end());
-            const std::string path = (dir / "model.gguf").string();
-            write_random_gpt2(path, s, o.type, 1234 + uint64_t(h), /*with_output=*/false);
-            reset_peak_resident();
-            const size_t first = rows.size();
-            {
-                auto model = Model::load(path);
-                measure_model(*model, o, h, g, rows);
-            }
-            const uint64_t peak = peak_resident_bytes();
-            for (size_t k = first; k < rows.size(); ++k) rows[k].peak_rss = peak;
-            std::filesystem::remove(path);
+    for (size_t i = 0; i < variants.size(); ++i) {
+        const auto [h, g] = variants[i];
+        bar.update(int64_t(i), std::to_string(h) + " heads, " + std::to_string(g) + " kv");
+        ModelShape s = o.shape;
+        s.n_head = h;
+        s.n_head_kv = g == h ? 0 : g;
+        s.n_ctx = *std::max_element(o.ctx.begin(), o.ctx.end());
+        const std::string path = dir.path() + "/model.gguf";
+        write_random_gpt2(path, s, o.type, 1234 + uint64_t(h), /*with_output=*/false);
+        reset_peak_resident();
+        const size_t first = rows.size();
+        {
+            auto model = Model::load(path);
+            measure_model(*model, o, h, g, rows);
         }
-    } catch (...) {
-        std::filesystem::remove_all(dir);
-        throw;
+        const uint64_t peak = peak_resident_bytes();
+        for (size_t k = first; k < rows.size(); ++k) rows[k].peak_rss = peak;
+        std::filesystem::remove(path);
     }
-    std::filesystem::remove_all(dir);
     bar.finish();
     return rows;
 }
