@@ -36,7 +36,6 @@
 #include <thread>
 #include <vector>
 
-
 #include "cli/flags.h"
 #include "format/checkpoint_kind.h"
 #include "util/read_file.h"

@@ -1,18 +1,18 @@
 // minigpt tokenize: text -> token ids with a model's tokenizer (from a GGUF
 // file, or from vocab.json + merges.txt), like llama.cpp's llama-tokenize.
 #include <cerrno>
+#include <charconv>
 #include <condition_variable>
+#include <cstdio>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <thread>
-#include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>

@@ -5,7 +5,6 @@
 #include <exception>
 #include <string>
 
-
 #include "cli/commands.h"
 #include "cli/dispatch.h"
 #include "cli/flags.h"

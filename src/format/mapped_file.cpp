@@ -82,9 +82,9 @@ MappedFile::~MappedFile() {
 
 void MappedFile::populate_in_background(std::vector<std::pair<uint64_t, uint64_t>> ranges) const {
     if (populate_.joinable() || !owned_) return;
-    const uint8_t* base = data_;
-    const uint64_t size = size_;
-    populate_ = std::thread([this, base, size, ranges = std::move(ranges)] {
+    populate_ = std::thread([this, ranges = std::move(ranges)] {
+        const uint8_t* base = data_;
+        const uint64_t size = size_;
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif

@@ -1,9 +1,9 @@
 // Read-only memory map of a whole file; the single owner of the mapping.
 // Weights are views into it, so it must outlive every model built on it.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <atomic>
 #include <string>
 #include <thread>
 #include <utility>
