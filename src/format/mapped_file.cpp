@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/huge_pages.h"
+
 namespace minigpt {
 
 namespace {
@@ -21,21 +23,21 @@ namespace {
 // 654 MB model's weights took ~20-35 ms instead of ~230 ms. The address is the
 // condition: a folio maps whole only where the mapping and the file agree modulo 2 MiB.
 void* map_huge_page_aligned(int fd, uint64_t size) {
-    constexpr uint64_t kHuge = 2 << 20;
-    void* reserved = ::mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* reserved =
+        ::mmap(nullptr, size + kHugePageBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (reserved == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     const uintptr_t base = reinterpret_cast<uintptr_t>(reserved);
-    const uintptr_t aligned = (base + kHuge - 1) & ~uintptr_t(kHuge - 1);
+    const uintptr_t aligned = (base + kHugePageBytes - 1) & ~uintptr_t(kHugePageBytes - 1);
     void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
         const int e = errno;
-        ::munmap(reserved, size + kHuge);
+        ::munmap(reserved, size + kHugePageBytes);
         errno = e;
         return p;
     }
     // The reservation's ends around the mapping go back.
     if (aligned > base) ::munmap(reserved, aligned - base);
-    const uintptr_t end = aligned + size, reserved_end = base + size + kHuge;
+    const uintptr_t end = aligned + size, reserved_end = base + size + kHugePageBytes;
     const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
     const uintptr_t tail = (end + page - 1) & ~(page - 1);
     if (reserved_end > tail) ::munmap(reinterpret_cast<void*>(tail), reserved_end - tail);
@@ -88,7 +90,7 @@ void MappedFile::populate_in_background(std::vector<std::pair<uint64_t, uint64_t
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
-        const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE)), chunk = uintptr_t(2) << 20;
+        const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE)), chunk = uintptr_t(kHugePageBytes);
         unsigned sum = 0;
         for (const auto& [offset, length] : ranges) {
             if (offset >= size) continue;

@@ -11,7 +11,7 @@
 namespace minigpt {
 
 namespace {
-constexpr uintptr_t kHugePage = uintptr_t(2) << 20;
+constexpr uintptr_t kHugePage = uintptr_t(kHugePageBytes);
 }
 
 void use_huge_pages_for_heap() {

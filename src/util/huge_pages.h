@@ -10,8 +10,13 @@
 // Where the kernel has no transparent huge pages both do nothing.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace minigpt {
+
+// The x86-64 transparent huge page, also the page cache's largest folio that a
+// mapping can map whole (util/output_file.cpp, format/mapped_file.cpp).
+constexpr uint64_t kHugePageBytes = uint64_t(2) << 20;
 
 void use_huge_pages_for_heap();
 void advise_huge_pages(void* p, size_t bytes);

@@ -1,14 +1,16 @@
 #include "util/output_file.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <algorithm>
-#include <stdexcept>
-#include <vector>
 #include <fcntl.h>
+#include <stdexcept>
 #include <unistd.h>
+#include <vector>
+
+#include "util/huge_pages.h"
 
 namespace minigpt {
 
@@ -89,9 +91,9 @@ void OutputFile::write(const void* data, size_t n) {
     if (fd_ < 0) throw std::runtime_error(path_ + ": write after commit");
     const char* p = static_cast<const char*>(data);
     while (n > 0) {
-        const uint64_t boundary = (pos_ / kHugePage + 1) * kHugePage;
+        const uint64_t boundary = (pos_ / kHugePageBytes + 1) * kHugePageBytes;
         const size_t k = size_t(std::min<uint64_t>(n, boundary - pos_));
-        if (buffer_.empty() && k == kHugePage) {
+        if (buffer_.empty() && k == kHugePageBytes) {
             pwrite_all(p, k, pos_);  // a whole aligned block: no copy
             pos_ += k;
         } else {

@@ -34,8 +34,6 @@ public:
     void commit(); // fsync-free close + rename; throws on failure
     const std::string& path() const { return path_; }
 
-    static constexpr uint64_t kHugePage = 2 << 20;
-
 private:
     void pwrite_all(const char* p, size_t n, uint64_t offset);
 
