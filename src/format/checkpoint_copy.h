@@ -2,13 +2,17 @@
 // is written, converted to the file's type: the data path of `minigpt convert`'s
 // native converter, two threads on the way. Unchanged f32 tensors are copied by the
 // kernel (as cp copies) while the second thread reads them too and checks every
-// value; the others the second thread reads a tensor at a time, widens to f32,
-// checks, transposes where the checkpoint stores them (in, out) and converts (f16,
-// or q8_0 rounded as gguf-py rounds) while the first writes the one before. Every
-// tensor is checked for NaN and infinity, as scripts/convert.py checks them.
+// value. The others (read, widened to f32, checked, transposed where the checkpoint
+// stores them (in, out), converted to f16 or to q8_0 rounded as gguf-py rounds) are
+// converted by whichever thread comes to them first: the second thread works ahead
+// in file order, and the writing thread converts the tensor it is to write next
+// itself when the second has not taken it yet. (A Hugging Face checkpoint's Conv1D
+// weights are 340 MB of 548 to turn; one thread turning them took twice as long as
+// the writes.) Every tensor is checked for NaN and infinity, as scripts/convert.py
+// checks them.
 #pragma once
 #include <condition_variable>
-#include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -42,8 +46,8 @@ public:
     // Before start().
     bool same_values(const SourceTensor& a, const SourceTensor& b);
 
-    // Starts a thread that reads, checks and converts the plan's tensors in order,
-    // up to two tensors ahead of write(), while this thread writes.
+    // Starts a thread that checks and converts the plan's tensors in order, at most
+    // kAheadBytes of converted tensors ahead of write(), while this thread writes.
     void start(std::vector<TensorPlan> plan);
     // Appends plan tensor i (called for i = 0, 1, ... in order) to `out`; throws if
     // a tensor so far held NaN or infinity or could not be read.
@@ -52,27 +56,39 @@ public:
     void finish();
 
 private:
-    struct Ready {
-        size_t index;
-        UninitVector<uint8_t> bytes;
+    // Converted bytes waiting to be written, at most (the buffers are reused, so the
+    // memory they take is faulted in once).
+    static constexpr uint64_t kAheadBytes = uint64_t(64) << 20;
+    enum class State : uint8_t { kWaiting, kTaken, kDone };
+    // Each thread's working memory (pages faulted in once, reused tensor after tensor).
+    struct Scratch {
+        UninitVector<float> values, stored, chunk;
+        UninitVector<uint16_t> half;
     };
     std::vector<std::string> paths_;
     std::vector<int> fds_;
     std::vector<TensorPlan> plan_;
-    // Between the two threads: converted tensors waiting to be written, spent
-    // buffers to reuse (their pages are faulted in once), the first error.
+    // Between the two threads: each tensor's state, converted tensors waiting to be
+    // written, spent buffers to reuse, the first error.
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::deque<Ready> ready_;
+    std::vector<State> state_;
+    std::map<size_t, UninitVector<uint8_t>> ready_;
+    uint64_t ready_bytes_ = 0;
     std::vector<UninitVector<uint8_t>> spare_;
-    size_t checked_ = 0;  // plan tensors the worker is done with
+    size_t next_ = 0;  // where the worker looks for a tensor to take
+    size_t done_ = 0;  // tensors checked (and converted)
     bool stop_ = false;
     std::string error_;
+    Scratch writer_scratch_;
     std::thread worker_;
 
     void work();
-    void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, UninitVector<float>& values,
-                 UninitVector<float>& stored, UninitVector<uint16_t>& half);
+    // Takes a spare output buffer (or an empty one); the lock is held.
+    UninitVector<uint8_t> take_spare();
+    // Checks plan tensor i (a copied one) or converts it into `bytes`.
+    void process(size_t i, UninitVector<uint8_t>& bytes, Scratch& s);
+    void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s);
     void check_copied(const SourceTensor& t, UninitVector<float>& chunk);
     // The tensor's rows * cols values as f32 into `out` (transposed when stored (in, out)).
     void read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored, UninitVector<uint16_t>& half);
