@@ -16,8 +16,15 @@ namespace minigpt {
 
 namespace {
 
-// 256 KiB pieces: the kernel's copies stay in the cache (see OutputFile::write).
-constexpr uint64_t kChunkFloats = 1u << 16;
+// Copied tensors go in pieces of 64 KiB that end on 64 KiB boundaries of the
+// output: each is read (pread), checked and written (pwrite) while it sits in the
+// cache, by whichever thread takes it. The piece size decides the page-cache folios
+// the writes allocate, and on this project's VM larger folios are slow to come by
+// (free memory the hypervisor reclaimed comes back page fault by page fault):
+// converting llm.c's GPT-2 124M, medians of 11 (cp = 1): the kernel's copy
+// (copy_file_range, as cp copies, with a second read for the checks) 2.0x, 64 KiB
+// pieces 1.5x, 128 KiB 1.65x, 256 KiB 0.16-1.3 s from run to run.
+constexpr uint64_t kPieceBytes = uint64_t(64) << 10;
 
 // A buffer of n elements whose old contents may go: growing it then allocates
 // without copying them over.
@@ -125,15 +132,31 @@ UninitVector<uint8_t> CheckpointCopier::take_spare() {
     return bytes;
 }
 
+bool CheckpointCopier::take_piece(Piece& piece) {
+    if (!copy_.tensor || copy_.next == copy_.bytes) return false;
+    const uint64_t at = copy_.dst + copy_.next;
+    piece.tensor = copy_.tensor;
+    piece.out = copy_.out;
+    piece.dst = copy_.dst;
+    piece.offset = copy_.next;
+    piece.bytes = std::min(copy_.bytes - copy_.next, kPieceBytes - at % kPieceBytes);
+    copy_.next += piece.bytes;
+    ++copy_.busy;
+    return true;
+}
+
+void CheckpointCopier::copy_piece(const Piece& piece, UninitVector<float>& buffer) {
+    resize_unkept(buffer, size_t(kPieceBytes / 4));
+    pread_all(*piece.tensor, buffer.data(), piece.bytes, piece.offset);
+    check_finite(*piece.tensor, buffer.data(), piece.bytes / 4);
+    piece.out->write_reserved(piece.dst + piece.offset, buffer.data(), size_t(piece.bytes));
+}
+
 void CheckpointCopier::write(size_t i, OutputFile& out) {
     const TensorPlan& p = plan_.at(i);
     std::unique_lock<std::mutex> lock(mutex_);
     if (!error_.empty()) throw std::runtime_error(error_);
-    if (p.copied()) {
-        lock.unlock();
-        out.copy_from(fds_[size_t(p.tensor.file)], p.tensor.offset, p.tensor.bytes(), paths_[size_t(p.tensor.file)]);
-        return;
-    }
+    if (p.copied()) return copy(i, out, lock);
     UninitVector<uint8_t> bytes;
     for (;;) {
         if (!error_.empty()) throw std::runtime_error(error_);
@@ -156,7 +179,7 @@ void CheckpointCopier::write(size_t i, OutputFile& out) {
         state_[j] = State::kTaken;
         UninitVector<uint8_t> converted = take_spare();
         lock.unlock();
-        process(j, converted, writer_scratch_);
+        convert(plan_[j], converted, writer_scratch_);
         lock.lock();
         state_[j] = State::kDone;
         ++done_;
@@ -169,9 +192,40 @@ void CheckpointCopier::write(size_t i, OutputFile& out) {
     }
     lock.unlock();
     changed_.notify_all();
-    out.write(bytes.data(), bytes.size());
+    // In pieces as the copies are (see kPieceBytes).
+    const uint64_t at = out.reserve(bytes.size());
+    for (uint64_t done = 0; done < bytes.size();) {
+        const uint64_t n = std::min<uint64_t>(bytes.size() - done, kPieceBytes - (at + done) % kPieceBytes);
+        out.write_reserved(at + done, bytes.data() + done, size_t(n));
+        done += n;
+    }
     lock.lock();
     spare_.push_back(std::move(bytes));
+}
+
+void CheckpointCopier::copy(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock) {
+    const SourceTensor& t = plan_[i].tensor;
+    copy_ = Copy{&t, &out, out.reserve(t.bytes()), t.bytes(), 0, 0};
+    changed_.notify_all();  // the worker takes pieces too
+    std::string failure;
+    for (Piece piece; error_.empty() && failure.empty() && take_piece(piece);) {
+        lock.unlock();
+        try {
+            copy_piece(piece, writer_scratch_.stored);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        lock.lock();
+        --copy_.busy;
+    }
+    // The worker's last pieces end before `out` may go (a throw unwinds it).
+    copy_.next = copy_.bytes;
+    changed_.wait(lock, [&] { return copy_.busy == 0; });
+    copy_ = Copy{};
+    if (!failure.empty()) throw std::runtime_error(failure);
+    if (!error_.empty()) throw std::runtime_error(error_);
+    state_[i] = State::kDone;
+    ++done_;
 }
 
 void CheckpointCopier::finish() {
@@ -182,51 +236,55 @@ void CheckpointCopier::finish() {
 
 void CheckpointCopier::work() {
     Scratch scratch;
-    scratch.chunk.resize(kChunkFloats);
-    try {
-        for (;;) {
-            size_t i = 0;
-            UninitVector<uint8_t> bytes;
-            {
-                std::unique_lock<std::mutex> lock(mutex_);
-                changed_.wait(lock, [&] { return stop_ || ready_bytes_ < kAheadBytes; });
-                while (next_ < plan_.size() && state_[next_] != State::kWaiting) ++next_;
-                if (stop_ || next_ == plan_.size()) return;
-                i = next_++;
-                state_[i] = State::kTaken;
-                if (!plan_[i].copied()) bytes = take_spare();
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+        // Pieces of the tensor being copied first (the writer waits for them), then the
+        // next tensor to convert that nobody has taken.
+        Piece piece;
+        size_t i = 0;
+        changed_.wait(lock, [&] {
+            if (stop_ || !error_.empty() || take_piece(piece)) return true;
+            while (next_ < plan_.size() && (state_[next_] != State::kWaiting || plan_[next_].copied())) ++next_;
+            return next_ == plan_.size() || ready_bytes_ < kAheadBytes;
+        });
+        if (piece.bytes > 0) {
+            lock.unlock();
+            try {
+                copy_piece(piece, scratch.stored);
+            } catch (const std::exception& e) {
+                lock.lock();
+                if (error_.empty()) error_ = e.what();
+                lock.unlock();
             }
-            process(i, bytes, scratch);
-            {
-                std::lock_guard<std::mutex> lock(mutex_);
-                if (!plan_[i].copied()) {
-                    ready_bytes_ += bytes.size();
-                    ready_.emplace(i, std::move(bytes));
-                }
-                state_[i] = State::kDone;
-                ++done_;
-            }
+            lock.lock();
+            --copy_.busy;
             changed_.notify_all();
+            continue;
         }
-    } catch (const std::exception& e) {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            error_ = e.what();
+        if (stop_ || !error_.empty()) return;
+        if (next_ == plan_.size()) {  // nothing left to convert: pieces only, until stopped
+            changed_.wait(lock, [&] { return stop_ || !error_.empty() || (copy_.tensor && copy_.next < copy_.bytes); });
+            continue;
         }
+        i = next_++;
+        state_[i] = State::kTaken;
+        UninitVector<uint8_t> bytes = take_spare();
+        lock.unlock();
+        try {
+            convert(plan_[i], bytes, scratch);
+        } catch (const std::exception& e) {
+            lock.lock();
+            if (error_.empty()) error_ = e.what();
+            changed_.notify_all();
+            return;
+        }
+        lock.lock();
+        ready_bytes_ += bytes.size();
+        ready_.emplace(i, std::move(bytes));
+        state_[i] = State::kDone;
+        ++done_;
         changed_.notify_all();
     }
-}
-
-void CheckpointCopier::process(size_t i, UninitVector<uint8_t>& bytes, Scratch& s) {
-    const TensorPlan& p = plan_[i];
-    if (!p.copied()) return convert(p, bytes, s);
-    // A tensor written twice (GPT-2's tied head: output.weight is token_embd's bytes)
-    // is checked once.
-    for (size_t j = 0; j < i; ++j)
-        if (plan_[j].copied() && plan_[j].tensor.file == p.tensor.file && plan_[j].tensor.offset == p.tensor.offset &&
-            plan_[j].tensor.bytes() >= p.tensor.bytes())
-            return;
-    check_copied(p.tensor, s.chunk);
 }
 
 void CheckpointCopier::convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s) {
@@ -244,16 +302,6 @@ void CheckpointCopier::convert(const TensorPlan& p, UninitVector<uint8_t>& bytes
         uint8_t* dst = bytes.data() + r * row_bytes;
         if (p.type == DType::F16) convert_row_f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), t.cols);
         else quantize_row_q8_0(row, reinterpret_cast<BlockQ8_0*>(dst), t.cols, Q8Rounding::kDivide);
-    }
-}
-
-void CheckpointCopier::check_copied(const SourceTensor& t, UninitVector<float>& chunk) {
-    const uint64_t total = t.bytes();
-    for (uint64_t done = 0; done < total;) {
-        const uint64_t n = std::min<uint64_t>(total - done, kChunkFloats * 4);
-        pread_all(t, chunk.data(), n, done);
-        check_finite(t, chunk.data(), n / 4);
-        done += n;
     }
 }
 

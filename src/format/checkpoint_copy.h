@@ -1,15 +1,15 @@
 // Copies a checkpoint's tensors (format/gpt2_checkpoint.h) into a GGUF file as it
 // is written, converted to the file's type: the data path of `minigpt convert`'s
-// native converter, two threads on the way. Unchanged f32 tensors are copied by the
-// kernel (as cp copies) while the second thread reads them too and checks every
-// value. The others (read, widened to f32, checked, transposed where the checkpoint
+// native converter, two threads on the way. Unchanged f32 tensors are copied in
+// pieces that both threads take, each read, checked and written while it is in the
+// cache. The others (read, widened to f32, checked, transposed where the checkpoint
 // stores them (in, out), converted to f16 or to q8_0 rounded as gguf-py rounds) are
 // converted by whichever thread comes to them first: the second thread works ahead
 // in file order, and the writing thread converts the tensor it is to write next
-// itself when the second has not taken it yet. (A Hugging Face checkpoint's Conv1D
-// weights are 340 MB of 548 to turn; one thread turning them took twice as long as
-// the writes.) Every tensor is checked for NaN and infinity, as scripts/convert.py
-// checks them.
+// itself when the second has not taken it yet, or the next untaken one while the
+// second converts that. (A Hugging Face checkpoint's Conv1D weights are 340 MB of 548
+// to turn; one thread turning them took twice as long as the writes.) Every tensor
+// is checked for NaN and infinity, as scripts/convert.py checks them.
 #pragma once
 #include <condition_variable>
 #include <map>
@@ -29,7 +29,7 @@ namespace minigpt {
 struct TensorPlan {
     SourceTensor tensor;
     DType type = DType::F32;
-    // Copied by the kernel: f32 stored as it is written (the checks read it beside).
+    // Copied: f32 stored as it is written.
     bool copied() const { return type == DType::F32 && tensor.type == SourceType::F32 && !tensor.transposed &&
                                  tensor.file >= 0; }
     uint64_t bytes() const;  // in the output
@@ -62,7 +62,7 @@ private:
     enum class State : uint8_t { kWaiting, kTaken, kDone };
     // Each thread's working memory (pages faulted in once, reused tensor after tensor).
     struct Scratch {
-        UninitVector<float> values, stored, chunk;
+        UninitVector<float> values, stored;
         UninitVector<uint16_t> half;
     };
     std::vector<std::string> paths_;
@@ -83,13 +83,31 @@ private:
     Scratch writer_scratch_;
     std::thread worker_;
 
+    // The copied tensor being written: both threads take its pieces.
+    struct Copy {
+        const SourceTensor* tensor = nullptr;
+        OutputFile* out = nullptr;
+        uint64_t dst = 0;    // its offset in the output (reserved)
+        uint64_t bytes = 0;
+        uint64_t next = 0;   // bytes of it handed out as pieces
+        int busy = 0;        // pieces being copied
+    } copy_;
+    struct Piece {
+        const SourceTensor* tensor = nullptr;
+        OutputFile* out = nullptr;
+        uint64_t dst = 0;                // where the tensor starts in the output
+        uint64_t offset = 0, bytes = 0;  // within the tensor
+    };
+
     void work();
     // Takes a spare output buffer (or an empty one); the lock is held.
     UninitVector<uint8_t> take_spare();
-    // Checks plan tensor i (a copied one) or converts it into `bytes`.
-    void process(size_t i, UninitVector<uint8_t>& bytes, Scratch& s);
+    // Writes copied tensor i; the writer takes pieces until none is left, then waits
+    // for the worker's.
+    void copy(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock);
+    bool take_piece(Piece& piece);  // the lock is held
+    void copy_piece(const Piece& piece, UninitVector<float>& buffer);
     void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s);
-    void check_copied(const SourceTensor& t, UninitVector<float>& chunk);
     // The tensor's rows * cols values as f32 into `out` (transposed when stored (in, out)).
     void read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored, UninitVector<uint16_t>& half);
     void pread_all(const SourceTensor& t, void* dst, uint64_t n, uint64_t skip = 0);

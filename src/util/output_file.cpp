@@ -87,6 +87,8 @@ void OutputFile::pwrite_all(const char* p, size_t n, uint64_t offset) {
 // instead of ~230 ms with the 4 KiB folios that smaller or unaligned writes leave
 // (cp and copy_file_range leave those too). Writes of at most 2 MiB also keep the
 // kernel's copy reading from the cache (one write() of many MiB ran 5x slower).
+// (Large folios can be slow to allocate on that VM: the converter, which is timed
+// against cp, fills its copied tensors in 64 KiB pieces, format/checkpoint_copy.cpp.)
 void OutputFile::write(const void* data, size_t n) {
     if (fd_ < 0) throw std::runtime_error(path_ + ": write after commit");
     const char* p = static_cast<const char*>(data);
@@ -114,34 +116,16 @@ void OutputFile::write_at(uint64_t offset, const void* data, size_t n) {
     pwrite_all(static_cast<const char*>(data), n, offset);
 }
 
-void OutputFile::copy_from(int fd, uint64_t offset, uint64_t n, const std::string& source) {
+uint64_t OutputFile::reserve(uint64_t n) {
+    if (fd_ < 0) throw std::runtime_error(path_ + ": write after commit");
     flush();
-    loff_t in_off = loff_t(offset), out_off = loff_t(pos_);
-    bool kernel_copy = true;
-    std::vector<char> buf;
-    while (n > 0) {
-        ssize_t got = -1;
-        if (kernel_copy) {
-            got = ::copy_file_range(fd, &in_off, fd_, &out_off, size_t(std::min<uint64_t>(n, 1u << 30)), 0);
-            if (got < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-                kernel_copy = false;  // another file system or an old kernel: copy through a buffer
-                continue;
-            }
-        } else {
-            buf.resize(size_t(std::min<uint64_t>(n, 8u << 20)));
-            got = ::pread(fd, buf.data(), std::min<size_t>(buf.size(), size_t(n)), in_off);
-            if (got > 0) {
-                pwrite_all(buf.data(), size_t(got), uint64_t(out_off));
-                in_off += got;
-                out_off += got;
-            }
-        }
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) throw std::runtime_error(source + ": read failed: " + std::strerror(errno));
-        if (got == 0) throw std::runtime_error(source + ": file ends " + std::to_string(n) + " bytes early");
-        n -= uint64_t(got);
-    }
-    pos_ = uint64_t(out_off);
+    const uint64_t at = pos_;
+    pos_ += n;
+    return at;
+}
+
+void OutputFile::write_reserved(uint64_t offset, const void* data, size_t n) {
+    pwrite_all(static_cast<const char*>(data), n, offset);
 }
 
 void OutputFile::flush() {

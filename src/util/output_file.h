@@ -22,13 +22,12 @@ public:
     void write(const std::string& s) { write(s.data(), s.size()); }
     // Overwrites bytes already written (a header completed at the end).
     void write_at(uint64_t offset, const void* data, size_t n);
-    // Appends n bytes of the file open as `fd`, from `offset`, copied by the kernel
-    // (copy_file_range: no trip through this process's memory, as cp copies), or by
-    // pread/pwrite where the kernel cannot. Throws naming `source` on a short read.
-    // The kernel's copy leaves 4 KiB folios (see write()); through write()'s pieces the
-    // converter's median time was the same, but 3 runs in 5 took ~1 s more (kernel time
-    // in the copies, 2-core VM), so the copy stays the kernel's.
-    void copy_from(int fd, uint64_t offset, uint64_t n, const std::string& source);
+    // Appends n bytes to be filled by write_reserved() (from any thread, each range
+    // once) before the next append; returns their offset.
+    uint64_t reserve(uint64_t n);
+    // Fills part of a reserved range; safe from several threads at once (pwrite). For
+    // pieces the caller sizes: see checkpoint_copy.cpp for why 256 KiB ones.
+    void write_reserved(uint64_t offset, const void* data, size_t n);
     uint64_t position() const { return pos_; }  // bytes written so far
     void flush();  // pushes buffered bytes to the temporary file
     void commit(); // fsync-free close + rename; throws on failure

@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,20 +50,19 @@ TEST_CASE("output file: committed under its name, or nothing at all") {
     fs::remove_all(dir);
 }
 
-TEST_CASE("output file: bytes in order through the 2 MiB-aligned writes, copies and a header written last") {
+TEST_CASE("output file: bytes in order through the 2 MiB-aligned writes, reserved ranges and a header written last") {
     // Pieces of every size against the 2 MiB boundaries the writer aligns to: small ones
-    // gathered in its buffer, whole aligned blocks straight from the caller, a kernel copy
-    // in between (which leaves the next buffer unaligned until the next boundary), and a
-    // header overwritten at the end, as attention_export and the GGUF writer use it.
+    // gathered in its buffer, whole aligned blocks straight from the caller, a reserved
+    // range in between filled by two threads in odd-sized pieces, last piece first (it
+    // leaves the next buffer unaligned until the next boundary), as the converter fills
+    // its copied tensors, and a header overwritten at the end, as attention_export and
+    // the GGUF writer use it.
     char tmpl[] = "/tmp/minigpt_output_file_XXXXXX";
     REQUIRE(mkdtemp(tmpl));
-    const fs::path dir(tmpl), path = dir / "out.bin", source = dir / "source.bin";
+    const fs::path dir(tmpl), path = dir / "out.bin";
     std::mt19937 rng(7);
     std::string src(3 << 20, '\0');
     for (char& c : src) c = char(rng());
-    { std::ofstream(source, std::ios::binary).write(src.data(), std::streamsize(src.size())); }
-    const int fd = ::open(source.c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
     std::string expected;
     {
         minigpt::OutputFile f(path.string());
@@ -75,8 +75,13 @@ TEST_CASE("output file: bytes in order through the 2 MiB-aligned writes, copies 
                 expected += piece;
                 CHECK(f.position() == expected.size());
             }
-            f.copy_from(fd, 1000, (2 << 20) + 5, source.string());  // 2 MiB + 5 from an odd offset
-            expected += src.substr(1000, (2 << 20) + 5);
+            const size_t reserved = (2 << 20) + 5, half = 1000003;
+            const uint64_t at = f.reserve(reserved);
+            CHECK(at == expected.size());
+            std::thread second([&] { f.write_reserved(at + half, src.data() + half, reserved - half); });
+            f.write_reserved(at, src.data(), half);
+            second.join();
+            expected += src.substr(0, reserved);
             CHECK(f.position() == expected.size());
         }
         f.write_at(3, "HEADER", 6);
@@ -84,7 +89,6 @@ TEST_CASE("output file: bytes in order through the 2 MiB-aligned writes, copies 
         CHECK_THROWS(f.write_at(expected.size() - 2, "xyz", 3));  // not yet written
         f.commit();
     }
-    ::close(fd);
     std::ifstream in(path, std::ios::binary);
     std::stringstream got;
     got << in.rdbuf();
