@@ -16,14 +16,13 @@ namespace minigpt {
 
 namespace {
 
-// Copied tensors go in pieces of 64 KiB that end on 64 KiB boundaries of the
-// output: each is read (pread), checked and written (pwrite) while it sits in the
-// cache, by whichever thread takes it. The piece size decides the page-cache folios
-// the writes allocate, and on this project's VM larger folios are slow to come by
-// (free memory the hypervisor reclaimed comes back page fault by page fault):
-// converting llm.c's GPT-2 124M, medians of 11 (cp = 1): the kernel's copy
-// (copy_file_range, as cp copies, with a second read for the checks) 2.0x, 64 KiB
-// pieces 1.5x, 128 KiB 1.65x, 256 KiB 0.16-1.3 s from run to run.
+// Streamed tensors go in pieces of about 64 KiB of output, ending on 64 KiB
+// boundaries of the file where the type's size allows (f32, f16). The piece size
+// decides the page-cache folios the writes allocate, and on this project's VM larger
+// folios are slow to come by (free memory the hypervisor reclaimed comes back page
+// fault by page fault): converting llm.c's GPT-2 124M, medians of 11 (cp = 1): the
+// kernel's copy (copy_file_range, as cp copies, with a second read for the checks)
+// 2.0x, 64 KiB pieces 1.5x, 128 KiB 1.65x, 256 KiB 0.16-1.3 s from run to run.
 constexpr uint64_t kPieceBytes = uint64_t(64) << 10;
 
 // A buffer of n elements whose old contents may go: growing it then allocates
@@ -133,30 +132,47 @@ UninitVector<uint8_t> CheckpointCopier::take_spare() {
 }
 
 bool CheckpointCopier::take_piece(Piece& piece) {
-    if (!copy_.tensor || copy_.next == copy_.bytes) return false;
-    const uint64_t at = copy_.dst + copy_.next;
-    piece.tensor = copy_.tensor;
-    piece.out = copy_.out;
-    piece.dst = copy_.dst;
-    piece.offset = copy_.next;
-    piece.bytes = std::min(copy_.bytes - copy_.next, kPieceBytes - at % kPieceBytes);
-    copy_.next += piece.bytes;
-    ++copy_.busy;
+    Stream& st = stream_;
+    if (!st.plan || st.next == st.units) return false;
+    int64_t n = int64_t(kPieceBytes / st.unit_bytes);
+    if (kPieceBytes % st.unit_bytes == 0) {  // to the next boundary (GGUF aligns tensors to 32 bytes)
+        const uint64_t at = st.dst + uint64_t(st.next) * st.unit_bytes;
+        n = int64_t((kPieceBytes - at % kPieceBytes) / st.unit_bytes);
+    }
+    piece.stream = st;
+    piece.first = st.next;
+    piece.units = std::min(std::max<int64_t>(n, 1), st.units - st.next);
+    st.next += piece.units;
+    ++st.busy;
     return true;
 }
 
-void CheckpointCopier::copy_piece(const Piece& piece, UninitVector<float>& buffer) {
-    resize_unkept(buffer, size_t(kPieceBytes / 4));
-    pread_all(*piece.tensor, buffer.data(), piece.bytes, piece.offset);
-    check_finite(*piece.tensor, buffer.data(), piece.bytes / 4);
-    piece.out->write_reserved(piece.dst + piece.offset, buffer.data(), size_t(piece.bytes));
+void CheckpointCopier::write_piece(const Piece& piece, Scratch& s) {
+    const Stream& st = piece.stream;
+    const TensorPlan& p = *st.plan;
+    const int64_t n = piece.units * st.unit_values;
+    SourceTensor part = p.tensor;  // the piece's values as one row
+    part.rows = 1;
+    part.cols = n;
+    part.offset += uint64_t(piece.first * st.unit_values) * (part.type == SourceType::F32 ? 4 : 2);
+    const uint64_t bytes = uint64_t(piece.units) * st.unit_bytes;
+    resize_unkept(s.piece, size_t(bytes));
+    if (p.type == DType::F32) {
+        read_f32(part, reinterpret_cast<float*>(s.piece.data()), s.stored, s.half);
+    } else {
+        resize_unkept(s.values, size_t(n));
+        read_f32(part, s.values.data(), s.stored, s.half);
+        if (p.type == DType::F16) convert_row_f32_to_f16(s.values.data(), reinterpret_cast<uint16_t*>(s.piece.data()), n);
+        else quantize_row_q8_0(s.values.data(), reinterpret_cast<BlockQ8_0*>(s.piece.data()), n, Q8Rounding::kDivide);
+    }
+    st.out->write_reserved(st.dst + uint64_t(piece.first) * st.unit_bytes, s.piece.data(), size_t(bytes));
 }
 
 void CheckpointCopier::write(size_t i, OutputFile& out) {
     const TensorPlan& p = plan_.at(i);
     std::unique_lock<std::mutex> lock(mutex_);
     if (!error_.empty()) throw std::runtime_error(error_);
-    if (p.copied()) return copy(i, out, lock);
+    if (p.streamed()) return stream(i, out, lock);
     UninitVector<uint8_t> bytes;
     for (;;) {
         if (!error_.empty()) throw std::runtime_error(error_);
@@ -171,7 +187,7 @@ void CheckpointCopier::write(size_t i, OutputFile& out) {
         // the worker, the next tensor nobody has taken (measured on GPT-2 124M from
         // Hugging Face: the writer waited 90-100 ms of ~320 for the worker's transposes).
         size_t j = i;
-        while (j < plan_.size() && (state_[j] != State::kWaiting || plan_[j].copied())) ++j;
+        while (j < plan_.size() && (state_[j] != State::kWaiting || plan_[j].streamed())) ++j;
         if (j == plan_.size() || (j != i && ready_bytes_ >= kAheadBytes)) {
             changed_.wait(lock);
             continue;
@@ -192,36 +208,36 @@ void CheckpointCopier::write(size_t i, OutputFile& out) {
     }
     lock.unlock();
     changed_.notify_all();
-    // In pieces as the copies are (see kPieceBytes).
-    const uint64_t at = out.reserve(bytes.size());
-    for (uint64_t done = 0; done < bytes.size();) {
-        const uint64_t n = std::min<uint64_t>(bytes.size() - done, kPieceBytes - (at + done) % kPieceBytes);
-        out.write_reserved(at + done, bytes.data() + done, size_t(n));
-        done += n;
-    }
+    // Through OutputFile's 2 MiB-aligned writes, which leave the huge page-cache folios
+    // a model maps fastest (f16 and q8_0 outputs are all converted tensors); with the
+    // transposes to do the writer is not the slower thread here (Hugging Face, f32:
+    // medians of 11 the same as in 64 KiB pieces, 0.30 s).
+    out.write(bytes.data(), bytes.size());
     lock.lock();
     spare_.push_back(std::move(bytes));
 }
 
-void CheckpointCopier::copy(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock) {
-    const SourceTensor& t = plan_[i].tensor;
-    copy_ = Copy{&t, &out, out.reserve(t.bytes()), t.bytes(), 0, 0};
+void CheckpointCopier::stream(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock) {
+    const TensorPlan& p = plan_[i];
+    const int64_t unit_values = p.type == DType::Q8_0 ? kQ8_0Block : 1;
+    stream_ = Stream{&p, &out, out.reserve(p.bytes()), p.tensor.rows * p.tensor.cols / unit_values, unit_values,
+                     uint64_t(dtype_row_bytes(p.type, unit_values)), 0, 0};
     changed_.notify_all();  // the worker takes pieces too
     std::string failure;
     for (Piece piece; error_.empty() && failure.empty() && take_piece(piece);) {
         lock.unlock();
         try {
-            copy_piece(piece, writer_scratch_.stored);
+            write_piece(piece, writer_scratch_);
         } catch (const std::exception& e) {
             failure = e.what();
         }
         lock.lock();
-        --copy_.busy;
+        --stream_.busy;
     }
     // The worker's last pieces end before `out` may go (a throw unwinds it).
-    copy_.next = copy_.bytes;
-    changed_.wait(lock, [&] { return copy_.busy == 0; });
-    copy_ = Copy{};
+    stream_.next = stream_.units;
+    changed_.wait(lock, [&] { return stream_.busy == 0; });
+    stream_ = Stream{};
     if (!failure.empty()) throw std::runtime_error(failure);
     if (!error_.empty()) throw std::runtime_error(error_);
     state_[i] = State::kDone;
@@ -238,32 +254,32 @@ void CheckpointCopier::work() {
     Scratch scratch;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
-        // Pieces of the tensor being copied first (the writer waits for them), then the
+        // Pieces of the tensor being written first (the writer waits for them), then the
         // next tensor to convert that nobody has taken.
         Piece piece;
         size_t i = 0;
         changed_.wait(lock, [&] {
             if (stop_ || !error_.empty() || take_piece(piece)) return true;
-            while (next_ < plan_.size() && (state_[next_] != State::kWaiting || plan_[next_].copied())) ++next_;
+            while (next_ < plan_.size() && (state_[next_] != State::kWaiting || plan_[next_].streamed())) ++next_;
             return next_ == plan_.size() || ready_bytes_ < kAheadBytes;
         });
-        if (piece.bytes > 0) {
+        if (piece.units > 0) {
             lock.unlock();
             try {
-                copy_piece(piece, scratch.stored);
+                write_piece(piece, scratch);
             } catch (const std::exception& e) {
                 lock.lock();
                 if (error_.empty()) error_ = e.what();
                 lock.unlock();
             }
             lock.lock();
-            --copy_.busy;
+            --stream_.busy;
             changed_.notify_all();
             continue;
         }
         if (stop_ || !error_.empty()) return;
         if (next_ == plan_.size()) {  // nothing left to convert: pieces only, until stopped
-            changed_.wait(lock, [&] { return stop_ || !error_.empty() || (copy_.tensor && copy_.next < copy_.bytes); });
+            changed_.wait(lock, [&] { return stop_ || !error_.empty() || (stream_.plan && stream_.next < stream_.units); });
             continue;
         }
         i = next_++;

@@ -1,15 +1,16 @@
 // Copies a checkpoint's tensors (format/gpt2_checkpoint.h) into a GGUF file as it
-// is written, converted to the file's type: the data path of `minigpt convert`'s
-// native converter, two threads on the way. Unchanged f32 tensors are copied in
-// pieces that both threads take, each read, checked and written while it is in the
-// cache. The others (read, widened to f32, checked, transposed where the checkpoint
-// stores them (in, out), converted to f16 or to q8_0 rounded as gguf-py rounds) are
-// converted by whichever thread comes to them first: the second thread works ahead
-// in file order, and the writing thread converts the tensor it is to write next
-// itself when the second has not taken it yet, or the next untaken one while the
-// second converts that. (A Hugging Face checkpoint's Conv1D weights are 340 MB of 548
-// to turn; one thread turning them took twice as long as the writes.) Every tensor
+// is written, converted to the file's type (f16, or q8_0 rounded as gguf-py rounds):
+// the data path of `minigpt convert`'s native converter, on two threads. Every value
 // is checked for NaN and infinity, as scripts/convert.py checks them.
+//   - A tensor stored as it is laid out in GGUF goes in pieces that both threads
+//     take, each read, widened to f32, checked, converted and written while it is in
+//     the cache.
+//   - A tensor stored transposed (Hugging Face's Conv1D weights, (in, out)) is read
+//     and turned whole, by whichever thread comes to it first: the second thread works
+//     ahead in file order, and the writing thread converts the tensor it is to write
+//     next itself when the second has not taken it yet, or the next untaken one while
+//     the second converts that (a Hugging Face GPT-2 124M has 340 MB of 548 to turn;
+//     one thread turning them took twice as long as the writes).
 #pragma once
 #include <condition_variable>
 #include <map>
@@ -29,9 +30,8 @@ namespace minigpt {
 struct TensorPlan {
     SourceTensor tensor;
     DType type = DType::F32;
-    // Copied: f32 stored as it is written.
-    bool copied() const { return type == DType::F32 && tensor.type == SourceType::F32 && !tensor.transposed &&
-                                 tensor.file >= 0; }
+    // Written in pieces as it is read (else turned whole first).
+    bool streamed() const { return !tensor.transposed; }
     uint64_t bytes() const;  // in the output
 };
 
@@ -46,8 +46,8 @@ public:
     // Before start().
     bool same_values(const SourceTensor& a, const SourceTensor& b);
 
-    // Starts a thread that checks and converts the plan's tensors in order, at most
-    // kAheadBytes of converted tensors ahead of write(), while this thread writes.
+    // Starts the second thread: it converts the transposed tensors in order, at most
+    // kAheadBytes ahead of write(), and takes pieces of the tensor being written.
     void start(std::vector<TensorPlan> plan);
     // Appends plan tensor i (called for i = 0, 1, ... in order) to `out`; throws if
     // a tensor so far held NaN or infinity or could not be read.
@@ -64,6 +64,7 @@ private:
     struct Scratch {
         UninitVector<float> values, stored;
         UninitVector<uint16_t> half;
+        UninitVector<uint8_t> piece;
     };
     std::vector<std::string> paths_;
     std::vector<int> fds_;
@@ -83,30 +84,30 @@ private:
     Scratch writer_scratch_;
     std::thread worker_;
 
-    // The copied tensor being written: both threads take its pieces.
-    struct Copy {
-        const SourceTensor* tensor = nullptr;
+    // The streamed tensor being written: both threads take its pieces. A unit is what
+    // converts on its own: one value, or a q8_0 block of 32.
+    struct Stream {
+        const TensorPlan* plan = nullptr;
         OutputFile* out = nullptr;
-        uint64_t dst = 0;    // its offset in the output (reserved)
-        uint64_t bytes = 0;
-        uint64_t next = 0;   // bytes of it handed out as pieces
-        int busy = 0;        // pieces being copied
-    } copy_;
+        uint64_t dst = 0;        // its offset in the output (reserved)
+        int64_t units = 0;
+        int64_t unit_values = 1;
+        uint64_t unit_bytes = 4;  // in the output
+        int64_t next = 0;         // units handed out as pieces
+        int busy = 0;             // pieces being written
+    } stream_;
     struct Piece {
-        const SourceTensor* tensor = nullptr;
-        OutputFile* out = nullptr;
-        uint64_t dst = 0;                // where the tensor starts in the output
-        uint64_t offset = 0, bytes = 0;  // within the tensor
+        Stream stream;             // what it is part of
+        int64_t first = 0, units = 0;
     };
-
     void work();
     // Takes a spare output buffer (or an empty one); the lock is held.
     UninitVector<uint8_t> take_spare();
-    // Writes copied tensor i; the writer takes pieces until none is left, then waits
+    // Writes streamed tensor i; the writer takes pieces until none is left, then waits
     // for the worker's.
-    void copy(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock);
+    void stream(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock);
     bool take_piece(Piece& piece);  // the lock is held
-    void copy_piece(const Piece& piece, UninitVector<float>& buffer);
+    void write_piece(const Piece& piece, Scratch& s);
     void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s);
     // The tensor's rows * cols values as f32 into `out` (transposed when stored (in, out)).
     void read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored, UninitVector<uint16_t>& half);
