@@ -41,12 +41,24 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n) {
     }
 }
 
+// Eight at a time where F16C is there, with the same rounding as one at a time (llm.c
+// bf16 -> f16: 0.11 -> 0.06 s of CPU, 0.17 -> 0.14 s whole).
 void convert_row_f32_to_f16(const float* x, uint16_t* y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] = f32_to_f16(x[i]);
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; ++i) y[i] = f32_to_f16(x[i]);
 }
 
 void convert_row_f16_to_f32(const uint16_t* x, float* y, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] = f16_to_f32(x[i]);
+    int64_t i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+#endif
+    for (; i < n; ++i) y[i] = f16_to_f32(x[i]);
 }
 
 uint32_t llama_ftype_of(DType target) {
