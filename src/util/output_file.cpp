@@ -87,8 +87,10 @@ void OutputFile::pwrite_all(const char* p, size_t n, uint64_t offset) {
 // instead of ~230 ms with the 4 KiB folios that smaller or unaligned writes leave
 // (cp and copy_file_range leave those too). Writes of at most 2 MiB also keep the
 // kernel's copy reading from the cache (one write() of many MiB ran 5x slower).
-// (Large folios can be slow to allocate on that VM: the converter, which is timed
-// against cp, fills its copied tensors in 64 KiB pieces, format/checkpoint_copy.cpp.)
+// (Large folios can be slow to allocate on that VM, 0.16-1.3 s for 498 MB from run to
+// run: the converter, which is timed against cp, writes its tensors in 64 KiB pieces
+// instead, format/checkpoint_copy.cpp; a converted model maps slower until it has
+// left the cache once.)
 void OutputFile::write(const void* data, size_t n) {
     if (fd_ < 0) throw std::runtime_error(path_ + ": write after commit");
     const char* p = static_cast<const char*>(data);
