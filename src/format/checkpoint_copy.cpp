@@ -62,26 +62,35 @@ static void transpose_block8(const float* in, float* out, int64_t rows, int64_t 
 #endif
 
 void transpose_f32(const float* in, float* out, int64_t rows, int64_t cols) {
-    // 32x32 tiles (4 KiB in, 4 KiB out: both stay in L1 even where rows lie 4 KiB
-    // apart and share cache sets) of 8x8 register blocks;
-    // the ragged edges element by element. A plain loop moves ~1 GB/s, and a GPT-2
-    // 124M has 340 MB of Conv1D weights to turn.
-    constexpr int64_t kTile = 32;
-    for (int64_t rt = 0; rt < rows; rt += kTile)
-        for (int64_t ct = 0; ct < cols; ct += kTile) {
-            const int64_t r_end = std::min(rows, rt + kTile), c_end = std::min(cols, ct + kTile);
-            int64_t r0 = rt;
+    // Tiles of 8x8 register blocks; the ragged edges element by element. A plain loop
+    // moves ~1 GB/s, and a GPT-2 124M has 340 MB of Conv1D weights to turn.
+    // 32x32 tiles, row of tiles after row of tiles, unless the output's rows lie a
+    // multiple of 4 KiB apart and the input's do not: the output rows being written then
+    // share their L1 (and L2) sets and evict each other, so the tiles are 32 input rows
+    // by 8 output rows, and go down the input: 8 output rows written from start to end
+    // at a time. GPT-2's MLP projection (3072 x 768 stored): 3.8 -> 20 GB/s, warm, in
+    // transparent huge pages; the other shapes stay at 14-32 GB/s.
+    const auto aliased = [](int64_t row_floats) { return (row_floats * 4) % 4096 == 0; };
+    const bool along_output = aliased(rows) && !aliased(cols);
+    const int64_t tile_r = 32, tile_c = along_output ? 8 : 32;
+    const int64_t row_tiles = (rows + tile_r - 1) / tile_r, col_tiles = (cols + tile_c - 1) / tile_c;
+    for (int64_t t = 0; t < row_tiles * col_tiles; ++t) {
+        const int64_t rt = (along_output ? t % row_tiles : t / col_tiles) * tile_r;
+        const int64_t ct = (along_output ? t / row_tiles : t % col_tiles) * tile_c;
+        const int64_t r_end = std::min(rows, rt + tile_r), c_end = std::min(cols, ct + tile_c);
+        int64_t r8_end = rt, c8_end = ct;
 #if defined(__AVX2__)
-            const int64_t c8_end = ct + (c_end - ct) / 8 * 8;
-            for (; r0 + 8 <= r_end; r0 += 8) {
-                for (int64_t c0 = ct; c0 < c8_end; c0 += 8) transpose_block8(in, out, rows, cols, r0, c0);
-                for (int64_t c = c8_end; c < c_end; ++c)
-                    for (int64_t r = r0; r < r0 + 8; ++r) out[c * rows + r] = in[r * cols + c];
-            }
+        r8_end = rt + (r_end - rt) / 8 * 8;
+        c8_end = ct + (c_end - ct) / 8 * 8;
+        for (int64_t r0 = rt; r0 < r8_end; r0 += 8)
+            for (int64_t c0 = ct; c0 < c8_end; c0 += 8) transpose_block8(in, out, rows, cols, r0, c0);
 #endif
-            for (int64_t r = r0; r < r_end; ++r)
-                for (int64_t c = ct; c < c_end; ++c) out[c * rows + r] = in[r * cols + c];
-        }
+        // What the blocks left: the columns past c8_end, then the rows past r8_end.
+        for (int64_t r = rt; r < r8_end; ++r)
+            for (int64_t c = c8_end; c < c_end; ++c) out[c * rows + r] = in[r * cols + c];
+        for (int64_t r = r8_end; r < r_end; ++r)
+            for (int64_t c = ct; c < c_end; ++c) out[c * rows + r] = in[r * cols + c];
+    }
 }
 
 uint64_t TensorPlan::bytes() const { return uint64_t(dtype_row_bytes(type, tensor.cols)) * uint64_t(tensor.rows); }
