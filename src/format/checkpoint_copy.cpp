@@ -114,6 +114,7 @@ CheckpointCopier::~CheckpointCopier() {
     changed_.notify_all();
     if (worker_.joinable()) worker_.join();
     for (int fd : fds_) ::close(fd);
+    if (out_fd_ >= 0) ::close(out_fd_);
 }
 
 bool CheckpointCopier::same_values(const SourceTensor& a, const SourceTensor& b) {
@@ -128,16 +129,8 @@ bool CheckpointCopier::same_values(const SourceTensor& a, const SourceTensor& b)
 void CheckpointCopier::start(std::vector<TensorPlan> plan) {
     plan_ = std::move(plan);
     state_.assign(plan_.size(), State::kWaiting);
+    offset_.assign(plan_.size(), 0);
     worker_ = std::thread([this] { work(); });
-}
-
-UninitVector<uint8_t> CheckpointCopier::take_spare() {
-    UninitVector<uint8_t> bytes;
-    if (!spare_.empty()) {
-        bytes = std::move(spare_.back());
-        spare_.pop_back();
-    }
-    return bytes;
 }
 
 bool CheckpointCopier::take_piece(Piece& piece) {
@@ -152,7 +145,7 @@ bool CheckpointCopier::take_piece(Piece& piece) {
     piece.first = st.next;
     piece.units = std::min(std::max<int64_t>(n, 1), st.units - st.next);
     st.next += piece.units;
-    ++st.busy;
+    ++pieces_busy_;
     return true;
 }
 
@@ -165,76 +158,72 @@ void CheckpointCopier::write_piece(const Piece& piece, Scratch& s) {
     part.cols = n;
     part.offset += uint64_t(piece.first * st.unit_values) * (part.type == SourceType::F32 ? 4 : 2);
     const uint64_t bytes = uint64_t(piece.units) * st.unit_bytes;
-    resize_unkept(s.piece, size_t(bytes));
+    resize_unkept(s.bytes, size_t(bytes));
     if (p.type == DType::F32) {
-        read_f32(part, reinterpret_cast<float*>(s.piece.data()), s.stored, s.half);
+        read_f32(part, reinterpret_cast<float*>(s.bytes.data()), s.stored, s.half);
     } else {
         resize_unkept(s.values, size_t(n));
         read_f32(part, s.values.data(), s.stored, s.half);
-        if (p.type == DType::F16) convert_row_f32_to_f16(s.values.data(), reinterpret_cast<uint16_t*>(s.piece.data()), n);
-        else quantize_row_q8_0(s.values.data(), reinterpret_cast<BlockQ8_0*>(s.piece.data()), n, Q8Rounding::kDivide);
+        if (p.type == DType::F16) convert_row_f32_to_f16(s.values.data(), reinterpret_cast<uint16_t*>(s.bytes.data()), n);
+        else quantize_row_q8_0(s.values.data(), reinterpret_cast<BlockQ8_0*>(s.bytes.data()), n, Q8Rounding::kDivide);
     }
-    st.out->write_reserved(st.dst + uint64_t(piece.first) * st.unit_bytes, s.piece.data(), size_t(bytes));
+    pwrite_out(s.bytes.data(), bytes, st.dst + uint64_t(piece.first) * st.unit_bytes);
+}
+
+bool CheckpointCopier::take_placed(size_t& i) {
+    for (size_t j = 0; j < plan_.size(); ++j)
+        if (state_[j] == State::kPlaced) {
+            state_[j] = State::kTaken;
+            i = j;
+            return true;
+        }
+    return false;
+}
+
+void CheckpointCopier::write_transposed(size_t i, Scratch& s) {
+    convert(plan_[i], s.bytes, s);
+    // In pieces too (see kPieceBytes): written whole or through OutputFile::write's
+    // 2 MiB pieces, a Hugging Face GPT-2 124M took 2.4-2.7x cp's time (0.28-0.88 s)
+    // instead of 1.94-1.95x (0.28-0.34 s; medians of 11).
+    const uint64_t at = offset_[i], n = s.bytes.size();
+    for (uint64_t done = 0; done < n;) {
+        const uint64_t k = std::min<uint64_t>(n - done, kPieceBytes - (at + done) % kPieceBytes);
+        pwrite_out(s.bytes.data() + done, k, at + done);
+        done += k;
+    }
+}
+
+void CheckpointCopier::pwrite_out(const uint8_t* data, uint64_t n, uint64_t offset) {
+    while (n > 0) {
+        const ssize_t w = ::pwrite(out_fd_, data, size_t(n), off_t(offset));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) throw std::runtime_error(out_path_ + ": write failed: " + std::strerror(w < 0 ? errno : EIO));
+        data += w;
+        n -= uint64_t(w);
+        offset += uint64_t(w);
+    }
 }
 
 void CheckpointCopier::write(size_t i, OutputFile& out) {
     const TensorPlan& p = plan_.at(i);
     std::unique_lock<std::mutex> lock(mutex_);
     if (!error_.empty()) throw std::runtime_error(error_);
-    if (p.streamed()) return stream(i, out, lock);
-    UninitVector<uint8_t> bytes;
-    for (;;) {
-        if (!error_.empty()) throw std::runtime_error(error_);
-        if (state_[i] == State::kDone) {
-            auto r = ready_.find(i);
-            bytes = std::move(r->second);
-            ready_.erase(r);
-            ready_bytes_ -= bytes.size();
-            break;
-        }
-        // Tensor i itself when the worker has not taken it; else, rather than wait for
-        // the worker, the next tensor nobody has taken (measured on GPT-2 124M from
-        // Hugging Face: the writer waited 90-100 ms of ~320 for the worker's transposes).
-        size_t j = i;
-        while (j < plan_.size() && (state_[j] != State::kWaiting || plan_[j].streamed())) ++j;
-        if (j == plan_.size() || (j != i && ready_bytes_ >= kAheadBytes)) {
-            changed_.wait(lock);
-            continue;
-        }
-        state_[j] = State::kTaken;
-        UninitVector<uint8_t> converted = take_spare();
-        lock.unlock();
-        convert(plan_[j], converted, writer_scratch_);
-        lock.lock();
-        state_[j] = State::kDone;
-        ++done_;
-        if (j == i) {
-            bytes = std::move(converted);
-            break;
-        }
-        ready_bytes_ += converted.size();
-        ready_.emplace(j, std::move(converted));
+    if (out_fd_ < 0) {
+        out_fd_ = out.duplicate_descriptor();
+        out_path_ = out.path();
     }
+    if (p.streamed()) return stream(i, out, lock);
+    offset_[i] = out.reserve(p.bytes());
+    state_[i] = State::kPlaced;
     lock.unlock();
     changed_.notify_all();
-    // In pieces too (see kPieceBytes): Hugging Face GPT-2 124M, medians of 11 against
-    // cp, 1.94-1.95x (0.28-0.34 s) instead of 2.4-2.7x (0.28-0.88 s) through
-    // OutputFile::write's 2 MiB ones.
-    const uint64_t at = out.reserve(bytes.size());
-    for (uint64_t done = 0; done < bytes.size();) {
-        const uint64_t n = std::min<uint64_t>(bytes.size() - done, kPieceBytes - (at + done) % kPieceBytes);
-        out.write_reserved(at + done, bytes.data() + done, size_t(n));
-        done += n;
-    }
-    lock.lock();
-    spare_.push_back(std::move(bytes));
 }
 
 void CheckpointCopier::stream(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock) {
     const TensorPlan& p = plan_[i];
     const int64_t unit_values = p.type == DType::Q8_0 ? kQ8_0Block : 1;
-    stream_ = Stream{&p, &out, out.reserve(p.bytes()), p.tensor.rows * p.tensor.cols / unit_values, unit_values,
-                     uint64_t(dtype_row_bytes(p.type, unit_values)), 0, 0};
+    stream_ = Stream{&p, out.reserve(p.bytes()), p.tensor.rows * p.tensor.cols / unit_values, unit_values,
+                     uint64_t(dtype_row_bytes(p.type, unit_values)), 0};
     changed_.notify_all();  // the worker takes pieces too
     std::string failure;
     for (Piece piece; error_.empty() && failure.empty() && take_piece(piece);) {
@@ -245,11 +234,10 @@ void CheckpointCopier::stream(size_t i, OutputFile& out, std::unique_lock<std::m
             failure = e.what();
         }
         lock.lock();
-        --stream_.busy;
+        --pieces_busy_;
     }
-    // The worker's last pieces end before `out` may go (a throw unwinds it).
     stream_.next = stream_.units;
-    changed_.wait(lock, [&] { return stream_.busy == 0; });
+    changed_.wait(lock, [&] { return pieces_busy_ == 0; });  // the worker's last pieces
     stream_ = Stream{};
     if (!failure.empty()) throw std::runtime_error(failure);
     if (!error_.empty()) throw std::runtime_error(error_);
@@ -259,6 +247,13 @@ void CheckpointCopier::stream(size_t i, OutputFile& out, std::unique_lock<std::m
 
 void CheckpointCopier::finish() {
     std::unique_lock<std::mutex> lock(mutex_);
+    for (size_t i = 0; error_.empty() && take_placed(i);) {
+        lock.unlock();
+        write_transposed(i, writer_scratch_);  // a throw: the worker writes on to its own descriptor
+        lock.lock();
+        state_[i] = State::kDone;
+        ++done_;
+    }
     changed_.wait(lock, [&] { return !error_.empty() || done_ == plan_.size(); });
     if (!error_.empty()) throw std::runtime_error(error_);
 }
@@ -268,50 +263,30 @@ void CheckpointCopier::work() {
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {
         // Pieces of the tensor being written first (the writer waits for them), then the
-        // next tensor to convert that nobody has taken.
+        // first transposed tensor placed that nobody has taken.
         Piece piece;
         size_t i = 0;
+        bool placed = false;
         changed_.wait(lock, [&] {
-            if (stop_ || !error_.empty() || take_piece(piece)) return true;
-            while (next_ < plan_.size() && (state_[next_] != State::kWaiting || plan_[next_].streamed())) ++next_;
-            return next_ == plan_.size() || ready_bytes_ < kAheadBytes;
+            return stop_ || !error_.empty() || take_piece(piece) || (placed = take_placed(i));
         });
-        if (piece.units > 0) {
-            lock.unlock();
-            try {
-                write_piece(piece, scratch);
-            } catch (const std::exception& e) {
-                lock.lock();
-                if (error_.empty()) error_ = e.what();
-                lock.unlock();
-            }
-            lock.lock();
-            --stream_.busy;
-            changed_.notify_all();
-            continue;
-        }
-        if (stop_ || !error_.empty()) return;
-        if (next_ == plan_.size()) {  // nothing left to convert: pieces only, until stopped
-            changed_.wait(lock, [&] { return stop_ || !error_.empty() || (stream_.plan && stream_.next < stream_.units); });
-            continue;
-        }
-        i = next_++;
-        state_[i] = State::kTaken;
-        UninitVector<uint8_t> bytes = take_spare();
+        if (piece.units == 0 && !placed) return;  // stopped, or an error
         lock.unlock();
+        std::string failure;
         try {
-            convert(plan_[i], bytes, scratch);
+            if (placed) write_transposed(i, scratch);
+            else write_piece(piece, scratch);
         } catch (const std::exception& e) {
-            lock.lock();
-            if (error_.empty()) error_ = e.what();
-            changed_.notify_all();
-            return;
+            failure = e.what();
         }
         lock.lock();
-        ready_bytes_ += bytes.size();
-        ready_.emplace(i, std::move(bytes));
-        state_[i] = State::kDone;
-        ++done_;
+        if (!failure.empty() && error_.empty()) error_ = failure;
+        if (placed) {
+            state_[i] = State::kDone;
+            ++done_;
+        } else {
+            --pieces_busy_;
+        }
         changed_.notify_all();
     }
 }

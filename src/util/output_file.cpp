@@ -126,8 +126,10 @@ uint64_t OutputFile::reserve(uint64_t n) {
     return at;
 }
 
-void OutputFile::write_reserved(uint64_t offset, const void* data, size_t n) {
-    pwrite_all(static_cast<const char*>(data), n, offset);
+int OutputFile::duplicate_descriptor() const {
+    const int fd = fd_ < 0 ? -1 : ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(path_ + ": cannot duplicate the file descriptor: " + std::strerror(errno));
+    return fd;
 }
 
 void OutputFile::flush() {

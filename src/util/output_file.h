@@ -22,12 +22,13 @@ public:
     void write(const std::string& s) { write(s.data(), s.size()); }
     // Overwrites bytes already written (a header completed at the end).
     void write_at(uint64_t offset, const void* data, size_t n);
-    // Appends n bytes to be filled by write_reserved() (from any thread, each range
-    // once) before the next append; returns their offset.
+    // Appends n bytes that the caller fills with pwrite() through
+    // duplicate_descriptor(), before commit(); returns their offset.
     uint64_t reserve(uint64_t n);
-    // Fills part of a reserved range; safe from several threads at once (pwrite). For
-    // pieces the caller sizes: see checkpoint_copy.cpp for why 256 KiB ones.
-    void write_reserved(uint64_t offset, const void* data, size_t n);
+    // A descriptor of the temporary file, for the caller to close: writes through it
+    // from other threads stay harmless if this object goes on an error (the file is
+    // removed; the writes land in it as it disappears). Throws on failure.
+    int duplicate_descriptor() const;
     uint64_t position() const { return pos_; }  // bytes written so far
     void flush();  // pushes buffered bytes to the temporary file
     void commit(); // fsync-free close + rename; throws on failure
