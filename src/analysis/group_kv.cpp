@@ -14,16 +14,6 @@ namespace minigpt {
 
 namespace {
 
-// Writes f32 values as one row of `type` at `out`.
-void store_row(const float* x, int64_t n, DType type, uint8_t* out) {
-    switch (type) {
-        case DType::F32: std::memcpy(out, x, size_t(n) * sizeof(float)); break;
-        case DType::F16: convert_row_f32_to_f16(x, reinterpret_cast<uint16_t*>(out), n); break;
-        case DType::Q8_0: quantize_row_q8_0(x, reinterpret_cast<BlockQ8_0*>(out), n); break;
-        default: throw std::runtime_error(std::string("cannot write rows of type ") + dtype_name(type));
-    }
-}
-
 // The fused QKV rows (weight: rows of n_embd values; bias: rows of 1 value) with
 // each group of `r` consecutive key/value heads pooled into one:
 //   rows [0, d)                     q, copied

@@ -248,7 +248,8 @@ bool convert_natively(const ConvertRequest& req, std::string& why_not) {
                 if (progress) progress->update(int64_t(written), gguf_name);
             });
         }
-        // The copied tensors' checks end before the file is committed: a throw leaves no file.
+        // The transposed tensors are written, and every value checked, before the file is
+        // committed: a throw leaves no file.
         w.write(req.out, 32, [&] { source.finish(); });
         if (progress) progress->finish(std::to_string(total >> 20) + " MiB of tensors");
         log("wrote " + req.out + " (" + std::to_string(fs::file_size(req.out)) + " bytes)");

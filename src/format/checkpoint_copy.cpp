@@ -33,6 +33,10 @@ void resize_unkept(UninitVector<T>& v, size_t n) {
     v.resize(n);
 }
 
+// What converts on its own: one value, or a q8_0 block of 32; and its bytes in the output.
+int64_t unit_values(const TensorPlan& p) { return p.type == DType::Q8_0 ? kQ8_0Block : 1; }
+uint64_t unit_bytes(const TensorPlan& p) { return uint64_t(dtype_row_bytes(p.type, unit_values(p))); }
+
 }  // namespace
 
 // The 8x8 block at (r0, c0) of a (rows, cols) matrix, transposed in registers
@@ -136,10 +140,11 @@ void CheckpointCopier::start(std::vector<TensorPlan> plan) {
 bool CheckpointCopier::take_piece(Piece& piece) {
     Stream& st = stream_;
     if (!st.plan || st.next == st.units) return false;
-    int64_t n = int64_t(kPieceBytes / st.unit_bytes);
-    if (kPieceBytes % st.unit_bytes == 0) {  // to the next boundary (GGUF aligns tensors to 32 bytes)
-        const uint64_t at = st.dst + uint64_t(st.next) * st.unit_bytes;
-        n = int64_t((kPieceBytes - at % kPieceBytes) / st.unit_bytes);
+    const uint64_t unit = unit_bytes(*st.plan);
+    int64_t n = int64_t(kPieceBytes / unit);
+    if (kPieceBytes % unit == 0) {  // to the next boundary (GGUF aligns tensors to 32 bytes)
+        const uint64_t at = st.dst + uint64_t(st.next) * unit;
+        n = int64_t((kPieceBytes - at % kPieceBytes) / unit);
     }
     piece.stream = st;
     piece.first = st.next;
@@ -150,24 +155,14 @@ bool CheckpointCopier::take_piece(Piece& piece) {
 }
 
 void CheckpointCopier::write_piece(const Piece& piece, Scratch& s) {
-    const Stream& st = piece.stream;
-    const TensorPlan& p = *st.plan;
-    const int64_t n = piece.units * st.unit_values;
+    const TensorPlan& p = *piece.stream.plan;
     SourceTensor part = p.tensor;  // the piece's values as one row
     part.rows = 1;
-    part.cols = n;
-    part.offset += uint64_t(piece.first * st.unit_values) * (part.type == SourceType::F32 ? 4 : 2);
-    const uint64_t bytes = uint64_t(piece.units) * st.unit_bytes;
-    resize_unkept(s.bytes, size_t(bytes));
-    if (p.type == DType::F32) {
-        read_f32(part, reinterpret_cast<float*>(s.bytes.data()), s.stored, s.half);
-    } else {
-        resize_unkept(s.values, size_t(n));
-        read_f32(part, s.values.data(), s.stored, s.half);
-        if (p.type == DType::F16) convert_row_f32_to_f16(s.values.data(), reinterpret_cast<uint16_t*>(s.bytes.data()), n);
-        else quantize_row_q8_0(s.values.data(), reinterpret_cast<BlockQ8_0*>(s.bytes.data()), n, Q8Rounding::kDivide);
-    }
-    pwrite_out(s.bytes.data(), bytes, st.dst + uint64_t(piece.first) * st.unit_bytes);
+    part.cols = piece.units * unit_values(p);
+    part.offset += uint64_t(piece.first * unit_values(p)) * (part.type == SourceType::F32 ? 4 : 2);
+    convert(part, p.type, s.bytes, s);
+    pwrite_all(out_fd_, s.bytes.data(), s.bytes.size(), piece.stream.dst + uint64_t(piece.first) * unit_bytes(p),
+               out_path_);
 }
 
 bool CheckpointCopier::take_placed(size_t& i) {
@@ -181,26 +176,15 @@ bool CheckpointCopier::take_placed(size_t& i) {
 }
 
 void CheckpointCopier::write_transposed(size_t i, Scratch& s) {
-    convert(plan_[i], s.bytes, s);
+    convert(plan_[i].tensor, plan_[i].type, s.bytes, s);
     // In pieces too (see kPieceBytes): written whole or through OutputFile::write's
     // 2 MiB pieces, a Hugging Face GPT-2 124M took 2.4-2.7x cp's time (0.28-0.88 s)
     // instead of 1.94-1.95x (0.28-0.34 s; medians of 11).
     const uint64_t at = offset_[i], n = s.bytes.size();
     for (uint64_t done = 0; done < n;) {
         const uint64_t k = std::min<uint64_t>(n - done, kPieceBytes - (at + done) % kPieceBytes);
-        pwrite_out(s.bytes.data() + done, k, at + done);
+        pwrite_all(out_fd_, s.bytes.data() + done, size_t(k), at + done, out_path_);
         done += k;
-    }
-}
-
-void CheckpointCopier::pwrite_out(const uint8_t* data, uint64_t n, uint64_t offset) {
-    while (n > 0) {
-        const ssize_t w = ::pwrite(out_fd_, data, size_t(n), off_t(offset));
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) throw std::runtime_error(out_path_ + ": write failed: " + std::strerror(w < 0 ? errno : EIO));
-        data += w;
-        n -= uint64_t(w);
-        offset += uint64_t(w);
     }
 }
 
@@ -221,9 +205,7 @@ void CheckpointCopier::write(size_t i, OutputFile& out) {
 
 void CheckpointCopier::stream(size_t i, OutputFile& out, std::unique_lock<std::mutex>& lock) {
     const TensorPlan& p = plan_[i];
-    const int64_t unit_values = p.type == DType::Q8_0 ? kQ8_0Block : 1;
-    stream_ = Stream{&p, out.reserve(p.bytes()), p.tensor.rows * p.tensor.cols / unit_values, unit_values,
-                     uint64_t(dtype_row_bytes(p.type, unit_values)), 0};
+    stream_ = Stream{&p, out.reserve(p.bytes()), p.tensor.rows * p.tensor.cols / unit_values(p), 0};
     changed_.notify_all();  // the worker takes pieces too
     std::string failure;
     for (Piece piece; error_.empty() && failure.empty() && take_piece(piece);) {
@@ -291,22 +273,16 @@ void CheckpointCopier::work() {
     }
 }
 
-void CheckpointCopier::convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s) {
-    const SourceTensor& t = p.tensor;
-    resize_unkept(bytes, size_t(p.bytes()));
-    if (p.type == DType::F32) {  // f32 out: the values land in the output bytes directly
+void CheckpointCopier::convert(const SourceTensor& t, DType type, UninitVector<uint8_t>& bytes, Scratch& s) {
+    resize_unkept(bytes, size_t(dtype_row_bytes(type, t.cols)) * size_t(t.rows));
+    if (type == DType::F32) {  // f32 out: the values land in the output bytes directly
         read_f32(t, reinterpret_cast<float*>(bytes.data()), s.stored, s.half);
         return;
     }
+    // Rows lie end to end in the output (q8_0 rows are whole blocks): one row of them all.
     resize_unkept(s.values, size_t(t.rows * t.cols));
     read_f32(t, s.values.data(), s.stored, s.half);
-    const int64_t row_bytes = dtype_row_bytes(p.type, t.cols);
-    for (int64_t r = 0; r < t.rows; ++r) {
-        const float* row = s.values.data() + r * t.cols;
-        uint8_t* dst = bytes.data() + r * row_bytes;
-        if (p.type == DType::F16) convert_row_f32_to_f16(row, reinterpret_cast<uint16_t*>(dst), t.cols);
-        else quantize_row_q8_0(row, reinterpret_cast<BlockQ8_0*>(dst), t.cols, Q8Rounding::kDivide);
-    }
+    store_row(s.values.data(), t.rows * t.cols, type, bytes.data(), Q8Rounding::kDivide);
 }
 
 void CheckpointCopier::read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored,

@@ -61,15 +61,13 @@ private:
         UninitVector<uint16_t> half;
         UninitVector<uint8_t> bytes;
     };
-    // The streamed tensor being written: both threads take its pieces. A unit is what
-    // converts on its own: one value, or a q8_0 block of 32.
+    // The streamed tensor being written: both threads take its pieces, in units that
+    // convert on their own (one value, or a q8_0 block of 32).
     struct Stream {
         const TensorPlan* plan = nullptr;
-        uint64_t dst = 0;         // its offset in the output (reserved)
+        uint64_t dst = 0;    // its offset in the output (reserved)
         int64_t units = 0;
-        int64_t unit_values = 1;
-        uint64_t unit_bytes = 4;  // in the output
-        int64_t next = 0;         // units handed out as pieces
+        int64_t next = 0;    // units handed out as pieces
     };
     struct Piece {
         Stream stream;  // what it is part of
@@ -103,8 +101,8 @@ private:
     void write_piece(const Piece& piece, Scratch& s);
     bool take_placed(size_t& i);    // the first placed transposed tensor; the lock is held
     void write_transposed(size_t i, Scratch& s);
-    void convert(const TensorPlan& p, UninitVector<uint8_t>& bytes, Scratch& s);
-    void pwrite_out(const uint8_t* data, uint64_t n, uint64_t offset);
+    // t's values, checked, as `type` in `bytes` (transposed when stored (in, out)).
+    void convert(const SourceTensor& t, DType type, UninitVector<uint8_t>& bytes, Scratch& s);
     // The tensor's rows * cols values as f32 into `out` (transposed when stored (in, out)).
     void read_f32(const SourceTensor& t, float* out, UninitVector<float>& stored, UninitVector<uint16_t>& half);
     void pread_all(const SourceTensor& t, void* dst, uint64_t n, uint64_t skip = 0);

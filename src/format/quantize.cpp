@@ -61,6 +61,15 @@ void convert_row_f16_to_f32(const uint16_t* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] = f16_to_f32(x[i]);
 }
 
+void store_row(const float* x, int64_t n, DType type, uint8_t* out, Q8Rounding rounding) {
+    switch (type) {
+        case DType::F32: std::memcpy(out, x, size_t(n) * sizeof(float)); break;
+        case DType::F16: convert_row_f32_to_f16(x, reinterpret_cast<uint16_t*>(out), n); break;
+        case DType::Q8_0: quantize_row_q8_0(x, reinterpret_cast<BlockQ8_0*>(out), n, rounding); break;
+        default: throw std::runtime_error(std::string("cannot write rows of type ") + dtype_name(type));
+    }
+}
+
 uint32_t llama_ftype_of(DType target) {
     switch (target) {
         case DType::F32: return 0;   // LLAMA_FTYPE_ALL_F32
@@ -112,13 +121,7 @@ void convert_tensor(const uint8_t* src, DType from, uint8_t* dst, DType to, int6
         const Matrix m{from, rows, cols, src};
         for (int64_t r = r0; r < r1; ++r) {
             matrix_row(buf.data(), m, r);  // any supported type -> f32
-            uint8_t* out = dst + r * dst_row;
-            switch (to) {
-                case DType::F32: std::memcpy(out, buf.data(), size_t(cols) * 4); break;
-                case DType::F16: convert_row_f32_to_f16(buf.data(), reinterpret_cast<uint16_t*>(out), cols); break;
-                case DType::Q8_0: quantize_row_q8_0(buf.data(), reinterpret_cast<BlockQ8_0*>(out), cols); break;
-                default: throw std::runtime_error(std::string("cannot write tensors of type ") + dtype_name(to));
-            }
+            store_row(buf.data(), cols, to, dst + r * dst_row);
         }
     });
 }

@@ -41,6 +41,9 @@ void dequantize_row_q8_0(const BlockQ8_0* x, float* y, int64_t n);
 // f32 <-> f16, round to nearest even (ggml's GGML_FP32_TO_FP16).
 void convert_row_f32_to_f16(const float* x, uint16_t* y, int64_t n);
 void convert_row_f16_to_f32(const uint16_t* x, float* y, int64_t n);
+// n f32 values written as `type` (f32, f16 or q8_0; n a multiple of 32 for q8_0) at
+// `out`; throws for other types.
+void store_row(const float* x, int64_t n, DType type, uint8_t* out, Q8Rounding rounding = Q8Rounding::kInverse);
 
 // llama.cpp's LLAMA_FTYPE numbers for the types we write.
 uint32_t llama_ftype_of(DType target);

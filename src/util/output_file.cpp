@@ -67,11 +67,12 @@ OutputFile::~OutputFile() {
     }
 }
 
-void OutputFile::pwrite_all(const char* p, size_t n, uint64_t offset) {
+void pwrite_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path) {
+    const char* p = static_cast<const char*>(data);
     while (n > 0) {
-        const ssize_t w = ::pwrite(fd_, p, n, off_t(offset));
+        const ssize_t w = ::pwrite(fd, p, n, off_t(offset));
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(w < 0 ? errno : EIO));
+        if (w <= 0) throw std::runtime_error(path + ": write failed: " + std::strerror(w < 0 ? errno : EIO));
         p += w;
         n -= size_t(w);
         offset += uint64_t(w);
@@ -98,7 +99,7 @@ void OutputFile::write(const void* data, size_t n) {
         const uint64_t boundary = (pos_ / kHugePageBytes + 1) * kHugePageBytes;
         const size_t k = size_t(std::min<uint64_t>(n, boundary - pos_));
         if (buffer_.empty() && k == kHugePageBytes) {
-            pwrite_all(p, k, pos_);  // a whole aligned block: no copy
+            pwrite_all(fd_, p, k, pos_, path_);  // a whole aligned block: no copy
             pos_ += k;
         } else {
             if (buffer_.empty()) buffer_start_ = pos_;
@@ -115,7 +116,7 @@ void OutputFile::write_at(uint64_t offset, const void* data, size_t n) {
     if (fd_ < 0) throw std::runtime_error(path_ + ": write after commit");
     if (offset + n > pos_) throw std::logic_error(path_ + ": write_at beyond the bytes written");
     flush();
-    pwrite_all(static_cast<const char*>(data), n, offset);
+    pwrite_all(fd_, data, n, offset, path_);
 }
 
 uint64_t OutputFile::reserve(uint64_t n) {
@@ -134,7 +135,7 @@ int OutputFile::duplicate_descriptor() const {
 
 void OutputFile::flush() {
     if (buffer_.empty()) return;
-    pwrite_all(buffer_.data(), buffer_.size(), buffer_start_);
+    pwrite_all(fd_, buffer_.data(), buffer_.size(), buffer_start_, path_);
     buffer_.clear();
 }
 

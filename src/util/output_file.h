@@ -35,14 +35,16 @@ public:
     const std::string& path() const { return path_; }
 
 private:
-    void pwrite_all(const char* p, size_t n, uint64_t offset);
-
     std::string path_, tmp_;
     int fd_ = -1;
     uint64_t pos_ = 0;           // bytes written so far, buffered ones included
     uint64_t buffer_start_ = 0;  // file offset of buffer_[0]
     std::vector<char> buffer_;   // at most up to the next 2 MiB boundary
 };
+
+// All n bytes at `offset` of the file open as `fd` (pwrite until done, through EINTR);
+// throws "<path>: write failed: ..." otherwise.
+void pwrite_all(int fd, const void* data, size_t n, uint64_t offset, const std::string& path);
 
 // The whole of `content` written to `path` through an OutputFile (all or nothing).
 void write_file_atomically(const std::string& path, const std::string& content);
