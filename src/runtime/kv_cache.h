@@ -37,7 +37,7 @@ public:
 
 private:
     int64_t n_layer_, n_head_, n_ctx_, head_dim_;
-    UninitVector<float> k_, v_;
+    UninitVectorSmallPages<float> k_, v_;
 };
 
 }  // namespace minigpt
