@@ -14,7 +14,7 @@ CXXFLAGS := $(STD) $(OPT) $(WARN) $(DEBUG) -fno-math-errno -pthread
 # cxxopts without std::regex (its own hand-written specifier and number parsing, same
 # flags accepted): cli/flags.cpp compiles in half the time.
 CPPFLAGS := -Isrc -I. -MMD -MP -DCXXOPTS_NO_REGEX
-LDLIBS   := -lopenblas -lsentencepiece -lpthread
+LDLIBS   := -lsentencepiece -lpthread -ldl
 
 # The viewer page (viewer/*) as two C++ strings, generated into the build folder (rule below).
 VIEWER_GEN := $(BUILD)/gen/viewer/assets_head.cpp $(BUILD)/gen/viewer/assets_tail.cpp

@@ -1,21 +1,11 @@
 #include "analysis/composition.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-// LAPACK as OpenBLAS bundles it (reference LAPACK built with gfortran): arguments by
-// pointer, and each character argument followed by a hidden length at the end.
-extern "C" {
-void dgeqrf_(const int* m, const int* n, double* a, const int* lda, double* tau, double* work, const int* lwork,
-             int* info);
-void dgeev_(const char* jobvl, const char* jobvr, const int* n, double* a, const int* lda, double* wr, double* wi,
-            double* vl, const int* ldvl, double* vr, const int* ldvr, double* work, const int* lwork, int* info,
-            size_t jobvl_len, size_t jobvr_len);
-}
+#include "kernels/blas.h"
 
 namespace minigpt {
 
@@ -101,7 +91,7 @@ std::vector<double> r_factor(const double* x, int64_t si, int64_t sj, int64_t d,
     const int m = int(d), n = int(dh), lwork = int(dh * 64);
     std::vector<double> tau(static_cast<size_t>(dh)), work(static_cast<size_t>(lwork));
     int info = 0;
-    dgeqrf_(&m, &n, colmajor.data(), &m, tau.data(), work.data(), &lwork, &info);
+    blas::dgeqrf(&m, &n, colmajor.data(), &m, tau.data(), work.data(), &lwork, &info);
     if (info != 0) throw std::runtime_error("LAPACK dgeqrf failed (info " + std::to_string(info) + ")");
     std::vector<double> r(size_t(dh * dh), 0.0);
     for (int64_t i = 0; i < dh; ++i)
@@ -112,7 +102,7 @@ std::vector<double> r_factor(const double* x, int64_t si, int64_t sj, int64_t d,
 // |A B^T|_F for two (n x n) row-major matrices.
 double norm_abt(const std::vector<double>& a, const std::vector<double>& b, int64_t n) {
     std::vector<double> p(size_t(n * n));
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(n), int(n), 1.0, a.data(), int(n), b.data(),
+    blas::dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(n), int(n), 1.0, a.data(), int(n), b.data(),
                 int(n), 0.0, p.data(), int(n));
     double s = 0;
     for (double v : p) s += v * v;
@@ -126,7 +116,7 @@ double copying_score(std::vector<double>& m, int64_t n) {
     double unused = 0;
     int info = 0;
     // Row-major m is m^T in LAPACK's column order: the same eigenvalues.
-    dgeev_("N", "N", &nn, m.data(), &nn, wr.data(), wi.data(), &unused, &one, &unused, &one, work.data(), &lwork,
+    blas::dgeev("N", "N", &nn, m.data(), &nn, wr.data(), wi.data(), &unused, &one, &unused, &one, work.data(), &lwork,
            &info, 1, 1);
     if (info != 0) throw std::runtime_error("LAPACK dgeev failed (info " + std::to_string(info) + ")");
     double sum = 0, abs_sum = 0;
@@ -169,7 +159,7 @@ std::vector<double> unembed_embed(const Model& model, const std::vector<int32_t>
             for (int64_t i = 0; i < d; ++i) et[i] = row[size_t(i)];
             if (centred) center(et, d);  // center_writing_weights on W_E
         }
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(d), int(d), int(n), 1.0, U.data(), int(d), E.data(),
+        blas::dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(d), int(d), int(n), 1.0, U.data(), int(d), E.data(),
                     int(d), 1.0, g.data(), int(d));
     }
     return g;
@@ -196,10 +186,10 @@ void layer_factors(const Model& model, int64_t l, bool centred, const std::vecto
     const LayerAttention a = read_layer(model, l, centred);
     std::vector<double> ga(size_t(d * d)), p(size_t(d * dh)), f(size_t(dh * d)), copy(size_t(dh * dh));
     // G W_V for every head of the layer at once (d x d).
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(d), int(d), int(d), 1.0, g.data(), int(d), a.wv.data(),
+    blas::dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(d), int(d), int(d), 1.0, g.data(), int(d), a.wv.data(),
                 int(d), 0.0, ga.data(), int(d));
     auto right = [&](const double* x, const std::vector<double>& r, std::vector<float>& dst, int64_t i) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(d), int(dh), int(dh), 1.0, x, int(d), r.data(), int(dh),
+        blas::dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(d), int(dh), int(dh), 1.0, x, int(d), r.data(), int(dh),
                     0.0, p.data(), int(dh));
         put_columns(dst, fx.rows, i * dh, p, d, dh);
     };
@@ -211,13 +201,13 @@ void layer_factors(const Model& model, int64_t l, bool centred, const std::vecto
                                   rv = r_factor(v, d, 1, d, dh), ro = r_factor(o, 1, d, d, dh);  // W_O^T = Q R_O
         out.ov_norm[size_t(i)] = norm_abt(rv, ro, dh);  // |W_V W_O| = |R_V R_O^T|
         out.qk_norm[size_t(i)] = norm_abt(rq, rk, dh);  // |W_Q W_K^T| = |R_Q R_K^T|
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(dh), int(d), int(dh), 1.0, rv.data(), int(dh), o,
+        blas::dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(dh), int(d), int(dh), 1.0, rv.data(), int(dh), o,
                     int(d), 0.0, f.data(), int(d));
         for (int64_t j = 0; j < dh * d; ++j) fx.f[size_t(i * dh * d + j)] = float(f[size_t(j)]);
         right(q, rk, fx.hq, i);
         right(k, rq, fx.hk, i);
         right(v, ro, fx.hv, i);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(dh), int(dh), int(d), 1.0, o, int(d),
+        blas::dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(dh), int(dh), int(d), 1.0, o, int(d),
                     &ga[size_t(h * dh)], int(d), 0.0, copy.data(), int(dh));  // W_O G W_V
         out.copy[size_t(i)] = copying_score(copy, dh);
     }
@@ -230,7 +220,7 @@ void pair_scores(const Factors& fx, const std::vector<float>& hkind, const std::
     const int64_t N = L * H, m = (L - 1 - l1) * H * dh, first = (l1 + 1) * H;
     if (m == 0) return;
     std::vector<float> prod(size_t(H * dh * m));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(H * dh), int(m), int(d), 1.0f,
+    blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(H * dh), int(m), int(d), 1.0f,
                 &fx.f[size_t(l1 * H * dh * d)], int(d), &hkind[size_t(first * dh)], int(fx.rows), 0.0f, prod.data(),
                 int(m));
     for (int64_t a = 0; a < H; ++a) {

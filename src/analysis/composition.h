@@ -52,7 +52,7 @@ struct CircuitScores {
 // (every id when N is 0 or at least n_vocab). Deterministic, independent of the tokenizer.
 std::vector<int32_t> copy_token_sample(int64_t n_vocab, int64_t n);
 
-// BLAS threads are whatever the caller set (openblas_set_num_threads).
+// BLAS threads are whatever the caller set (blas::set_threads).
 // progress(done, total) after each source layer.
 CircuitScores composition_scores(const Model& model, const CircuitOptions& opt,
                                  const std::function<void(int64_t, int64_t)>& progress = nullptr);

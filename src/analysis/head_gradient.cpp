@@ -1,12 +1,12 @@
 #include "analysis/head_gradient.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "runtime/hooks.h"
 #include "util/resource_limits.h"
@@ -217,7 +217,7 @@ void HeadGradient::attention_backward_heads(int64_t l, int64_t n) {
     const float scale = float(1.0 / std::sqrt(double(hd)));  // as runtime/attention.cpp
     const float* qkv = capture_->qkv(l);
     float* dqkv = dwide_.data();
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    blas::set_threads(1);
     pool_.for_each(cfg_.n_head_kv, [&](int64_t g, int thread) {
         float* scratch = attn_scratch_.data() + int64_t(thread) * attention_backward_scratch(T);
         for (int64_t h = g * group; h < (g + 1) * group; ++h)

@@ -1,8 +1,8 @@
 #include "cli/bench.h"
+#include "kernels/blas.h"
 #include "util/read_file.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,8 +28,6 @@
 #include "util/thread_pool.h"
 #include "runtime/transformer.h"
 #include "util/json.h"
-
-extern "C" char* openblas_get_corename();
 
 namespace minigpt {
 
@@ -314,7 +312,7 @@ std::string machine_description() {
     std::ostringstream s;
     s << (model.empty() ? "unknown CPU" : model) << "; " << std::thread::hardware_concurrency() << " logical CPUs; "
       << (have.empty() ? "no AVX2" : have) << "; minigpt kernels: " << kernel_isa()
-      << "; OpenBLAS core: " << openblas_get_corename();
+      << "; OpenBLAS core: " << blas::core_name();
     return s.str();
 }
 

@@ -7,12 +7,12 @@
 #include <cstdio>
 #include <numeric>
 
-#include <cblas.h>
 
 #include "analysis/ablation.h"
 #include "analysis/composition.h"
 #include "cli/args.h"
 #include "cli/heads_common.h"
+#include "kernels/blas.h"
 #include "util/output_file.h"
 #include "util/plot_svg.h"
 
@@ -167,7 +167,7 @@ int heads_circuits(int argc, char** argv) {
     CircuitOptions co;
     co.center = !has(args, "no-center");
     co.copy_tokens = copy_tokens;
-    openblas_set_num_threads(threads);
+    blas::set_threads(threads);
     const std::string name = model->gguf().get_string("general.name", "model");
     std::printf("%s: %lld layers x %lld heads, d_model %lld, d_head %lld\n", name.c_str(), (long long)c.n_layer,
                 (long long)c.n_head, (long long)c.n_embd, (long long)c.head_dim());

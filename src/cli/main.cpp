@@ -30,17 +30,11 @@ void usage(FILE* out) {
 
 }  // namespace
 
-// OpenBLAS's (pthreads build) pool shutdown; weak: absent from other BLAS builds.
-extern "C" int blas_thread_shutdown_(void) __attribute__((weak));
-
 int main(int argc, char** argv) {
     // Once per process (the CLI fuzz target calls main() again and again).
     static const bool process_set_up = [] {
         minigpt::use_huge_pages_for_heap();  // first: every command's buffers fault in far faster
-        // OpenBLAS starts its worker threads when it loads, and each spins (sched_yield)
-        // for ~0.1 s before it sleeps: a whole core of a 2-core machine taken from the
-        // command's start. Stop them; OpenBLAS starts them again at its first threaded call.
-        if (blas_thread_shutdown_) blas_thread_shutdown_();
+        // (OpenBLAS loads at its first use: kernels/blas.h.)
         return true;
     }();
     (void)process_set_up;

@@ -1,10 +1,10 @@
 #include "kernels/backward.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 #include <functional>
 
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "util/thread_pool.h"
 
@@ -80,26 +80,26 @@ void attention_backward(float* dq, float* dk, float* dv, int64_t ld_d, const flo
     const int t = int(T), h = int(hd), lq = int(ld_qkv), ldd = int(ld_d), lz = int(ld_z);
     // Whole (T, T) products: the upper triangle is wasted work, but p = 0 there
     // makes every term that reads it vanish, so no mask is needed after the softmax.
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, h, scale, q, lq, k, lq, 0.f, p, t);
+    blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, h, scale, q, lq, k, lq, 0.f, p, t);
     for (int64_t i = 0; i < T; ++i) causal_softmax_row(p + i * T, i, T);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, h, 1.f, dz, lz, v, lq, 0.f, dp, t);    // dp = dz vᵀ
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, h, t, 1.f, p, t, dz, lz, 1.f, dv, ldd);   // dv += pᵀ dz
+    blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, h, 1.f, dz, lz, v, lq, 0.f, dp, t);    // dp = dz vᵀ
+    blas::sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, h, t, 1.f, p, t, dz, lz, 1.f, dv, ldd);   // dv += pᵀ dz
     for (int64_t i = 0; i < T; ++i) {
         softmax_backward(dp + i * T, p + i * T, dp + i * T, i + 1);
         std::fill(dp + i * T + i + 1, dp + (i + 1) * T, 0.f);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, h, t, scale, dp, t, k, lq, 1.f, dq, ldd);  // dq += ds k
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, h, t, scale, dp, t, q, lq, 1.f, dk, ldd);    // dk += dsᵀ q
+    blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, h, t, scale, dp, t, k, lq, 1.f, dq, ldd);  // dq += ds k
+    blas::sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t, h, t, scale, dp, t, q, lq, 1.f, dk, ldd);    // dk += dsᵀ q
 }
 
 void matmul_backward(float* din, const float* dout, int64_t n, const Matrix& w, MatmulBackwardScratch& scratch,
                      ThreadPool* pool) {
     const int64_t rows = w.rows, cols = w.cols;
     // Our pool gives the parallelism; OpenBLAS's own threads would compete with it.
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    blas::set_threads(1);
     // din[:, c0:c1) += dout[:, r0:r0+nr) · W[r0:r0+nr, c0:c1), W's rows `wr` (f32, cols apart).
     auto product = [&](int64_t c0, int64_t c1, int64_t r0, int64_t nr, const float* wr) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(c1 - c0), int(nr), 1.f, dout + r0, int(rows),
+        blas::sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(n), int(c1 - c0), int(nr), 1.f, dout + r0, int(rows),
                     wr + c0, int(cols), 1.f, din + c0, int(cols));
     };
     // The columns of din split between the threads: each reads its own columns of

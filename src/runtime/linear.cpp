@@ -1,17 +1,17 @@
 #include "runtime/linear.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cstring>
 #include <functional>
 
+#include "kernels/blas.h"
 #include "kernels/kernels.h"
 #include "util/thread_pool.h"
 
 namespace minigpt {
 
 void blas_single_threaded() {
-    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    blas::set_threads(1);
 }
 
 namespace {
@@ -20,14 +20,14 @@ namespace {
 void gemm_rows(float* out, const float* in, int64_t n, const Matrix& w, int64_t r0, int64_t r1, float* tile) {
     const int64_t rows = w.rows, cols = w.cols;
     if (w.type == DType::F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(cols), 1.0f, in, int(cols),
+        blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(r1 - r0), int(cols), 1.0f, in, int(cols),
                     reinterpret_cast<const float*>(w.row(r0)), int(cols), 0.0f, out + r0, int(rows));
         return;
     }
     for (int64_t t0 = r0; t0 < r1; t0 += LinearScratch::kTileRows) {
         const int64_t nr = std::min(LinearScratch::kTileRows, r1 - t0);
         for (int64_t r = 0; r < nr; ++r) dequantize_row(tile + r * cols, w, t0 + r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(cols), 1.0f, in, int(cols), tile,
+        blas::sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), int(nr), int(cols), 1.0f, in, int(cols), tile,
                     int(cols), 0.0f, out + t0, int(rows));
     }
 }

@@ -1,11 +1,11 @@
 #include "runtime/transformer.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "kernels/blas.h"
 #include "runtime/attention.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -28,7 +28,7 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
              model.config().head_dim()) {
     if (opt.n_threads < 1) throw std::runtime_error("thread count must be at least 1");
     kernels();  // chosen here, so that a bad MINIGPT_ISA throws on this thread, not in the pool
-    openblas_set_num_threads(opt.n_threads);
+    blas::set_threads(opt.n_threads);
     const int64_t d = cfg_.n_embd, B = n_batch_;
     // Activations: (batch, 6 d + n_ff + n_ctx) floats and the logits; every factor is
     // bounded by the model checks (2^20), so only the total against memory is in question.
