@@ -75,6 +75,7 @@ const float* Transformer::forward(const int32_t* tokens, int64_t n, bool all_log
                          "give fewer tokens");
         logits_all_.resize(size_t(n * cfg_.n_vocab));
     }
+    cache_.prepare(pos_ + n);
     for (int64_t done = 0; done < n; done += n_batch_) {
         const int64_t nb = std::min(n_batch_, n - done);
         const bool last_batch = done + nb == n;
