@@ -315,9 +315,23 @@ void gemv(float* y, const Matrix& w, const float* x, const float* bias, ThreadPo
         if (bias)
             for (int64_t r = r0; r < r1; ++r) y[r] += bias[r];
     };
-    // Chunks of 16 rows keep each thread's outputs on its own cache lines.
-    if (pool) pool->parallel_for(w.rows, 16, rows);
-    else rows(0, w.rows);
+    // One range of rows per thread, each a multiple of 16 rows (its outputs on cache
+    // lines of its own). Every range starts a new stream from memory, and smaller
+    // ranges claimed in turn (8 a thread, as parallel_for would) cost more in ramp-up
+    // than they won in balance: GPT-2 124M q8_0 at 2 threads, the 768x768 output
+    // projection took 23 us against 15 us, the QKV projection 47-57 us against 36.
+    // The ranges are still claimed, not assigned: a thread the OS has not scheduled
+    // leaves its range to the others.
+    if (pool && pool->size() > 1) {
+        const int tasks = pool->size();
+        pool->for_each(tasks, [&](int64_t t, int) {
+            int64_t r0, r1;
+            ThreadPool::chunk(w.rows, 16, int(t), tasks, &r0, &r1);
+            if (r0 < r1) rows(r0, r1);
+        });
+    } else {
+        rows(0, w.rows);
+    }
 }
 
 void gelu_parallel(float* x, int64_t n, ThreadPool* pool) {
