@@ -259,12 +259,23 @@ void dequantize_q8_0(float* out, const uint8_t* row, int64_t n) {
     }
 }
 
+// Decoding reads each head's keys and values once, a few KiB each, from memory:
+// too short a stream for the hardware prefetcher to ramp up, so the kernels ask
+// for the rows kAttnAhead positions ahead themselves (past the end harmlessly:
+// a prefetch never faults).
+constexpr int64_t kAttnAhead = 16;
+inline void prefetch_rows(const float* p, int64_t floats) {
+    for (int64_t i = 0; i < floats; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+}
+
 void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd, float scale) {
     const int64_t n16 = hd & ~int64_t(15);
     int64_t j = 0;
+    prefetch_rows(k, std::min(T, kAttnAhead) * hd);
     // Two keys at a time: two independent FMA chains.
     for (; j + 2 <= T; j += 2) {
         const float *k0 = k + j * hd, *k1 = k0 + hd;
+        prefetch_rows(k0 + kAttnAhead * hd, 2 * hd);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         int64_t d = 0;
         for (; d < n16; d += 16) {
@@ -289,12 +300,14 @@ void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd
 
 void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd) {
     int64_t d = 0;
+    prefetch_rows(v, std::min(T, kAttnAhead) * hd);
     // Columns in slabs of 64 (four registers) over every key.
     for (; d + 64 <= hd; d += 64) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int64_t j = 0; j < T; ++j) {
             const __m512 pj = _mm512_set1_ps(p[j]);
             const float* vj = v + j * hd + d;
+            prefetch_rows(vj + kAttnAhead * hd, 64);
             a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), a0);
             a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), a1);
             a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), a2);
