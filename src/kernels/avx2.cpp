@@ -227,10 +227,11 @@ void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd
     }
 }
 
-void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd) {
+void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd, bool accumulate) {
+    auto start = [&](int64_t d) { return accumulate ? _mm256_loadu_ps(z + d) : _mm256_setzero_ps(); };
     int64_t d = 0;
     for (; d + 32 <= hd; d += 32) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m256 a0 = start(d), a1 = start(d + 8), a2 = start(d + 16), a3 = start(d + 24);
         for (int64_t j = 0; j < T; ++j) {
             const __m256 pj = _mm256_set1_ps(p[j]);
             const float* vj = v + j * hd + d;
@@ -245,12 +246,12 @@ void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd
         _mm256_storeu_ps(z + d + 24, a3);
     }
     for (; d + 8 <= hd; d += 8) {
-        __m256 a = _mm256_setzero_ps();
+        __m256 a = start(d);
         for (int64_t j = 0; j < T; ++j) a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(v + j * hd + d), a);
         _mm256_storeu_ps(z + d, a);
     }
     for (; d < hd; ++d) {
-        float a = 0;
+        float a = accumulate ? z[d] : 0.f;
         for (int64_t j = 0; j < T; ++j) a += p[j] * v[j * hd + d];
         z[d] = a;
     }

@@ -261,8 +261,8 @@ void dequantize_q8_0(float* out, const uint8_t* row, int64_t n) {
 
 // Decoding reads each head's keys and values once, a few KiB each, from memory:
 // too short a stream for the hardware prefetcher to ramp up, so the kernels ask
-// for the rows kAttnAhead positions ahead themselves (past the end harmlessly:
-// a prefetch never faults).
+// for the rows kAttnAhead positions ahead themselves, up to their last row (the
+// rows after it in the KV cache belong to another head).
 constexpr int64_t kAttnAhead = 16;
 inline void prefetch_rows(const float* p, int64_t floats) {
     for (int64_t i = 0; i < floats; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
@@ -275,7 +275,7 @@ void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd
     // Two keys at a time: two independent FMA chains.
     for (; j + 2 <= T; j += 2) {
         const float *k0 = k + j * hd, *k1 = k0 + hd;
-        prefetch_rows(k0 + kAttnAhead * hd, 2 * hd);
+        if (j + kAttnAhead < T) prefetch_rows(k0 + kAttnAhead * hd, std::min<int64_t>(2, T - j - kAttnAhead) * hd);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         int64_t d = 0;
         for (; d < n16; d += 16) {
@@ -298,16 +298,17 @@ void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd
     }
 }
 
-void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd) {
+void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd, bool accumulate) {
+    auto start = [&](int64_t d, __mmask16 m) { return accumulate ? _mm512_maskz_loadu_ps(m, z + d) : _mm512_setzero_ps(); };
     int64_t d = 0;
     prefetch_rows(v, std::min(T, kAttnAhead) * hd);
     // Columns in slabs of 64 (four registers) over every key.
     for (; d + 64 <= hd; d += 64) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        __m512 a0 = start(d, 0xffff), a1 = start(d + 16, 0xffff), a2 = start(d + 32, 0xffff), a3 = start(d + 48, 0xffff);
         for (int64_t j = 0; j < T; ++j) {
             const __m512 pj = _mm512_set1_ps(p[j]);
             const float* vj = v + j * hd + d;
-            prefetch_rows(vj + kAttnAhead * hd, 64);
+            if (j + kAttnAhead < T) prefetch_rows(vj + kAttnAhead * hd, 64);
             a0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), a0);
             a1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), a1);
             a2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), a2);
@@ -320,7 +321,7 @@ void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd
     }
     for (; d < hd; d += 16) {
         const __mmask16 m = (hd - d) >= 16 ? __mmask16(0xffff) : __mmask16((1u << (hd - d)) - 1);
-        __m512 a = _mm512_setzero_ps();
+        __m512 a = start(d, m);
         for (int64_t j = 0; j < T; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + j * hd + d), a);
         _mm512_mask_storeu_ps(z + d, m, a);
     }

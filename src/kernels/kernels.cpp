@@ -102,8 +102,9 @@ void attn_scores_scalar(float* s, const float* q, const float* k, int64_t T, int
     }
 }
 
-void attn_values_scalar(float* z, const float* p, const float* v, int64_t T, int64_t hd) {
-    for (int64_t d = 0; d < hd; ++d) z[d] = 0.f;
+void attn_values_scalar(float* z, const float* p, const float* v, int64_t T, int64_t hd, bool accumulate) {
+    if (!accumulate)
+        for (int64_t d = 0; d < hd; ++d) z[d] = 0.f;
     for (int64_t j = 0; j < T; ++j)
         for (int64_t d = 0; d < hd; ++d) z[d] += p[j] * v[j * hd + d];
 }

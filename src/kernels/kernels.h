@@ -60,8 +60,10 @@ struct KernelTable {
     void (*dequantize_q8_0)(float* out, const uint8_t* row, int64_t n);
     // s[j] = scale * dot(q, k_j), k_j = k + j*hd, for j < T.
     void (*attn_scores)(float* s, const float* q, const float* k, int64_t T, int64_t hd, float scale);
-    // z[0..hd) = sum_j p[j] * v_j, v_j = v + j*hd, for j < T.
-    void (*attn_values)(float* z, const float* p, const float* v, int64_t T, int64_t hd);
+    // z[0..hd) = sum_j p[j] * v_j, v_j = v + j*hd, for j < T; with `accumulate`, added
+    // to z, continuing its sums in the same order (the KV cache's chunks of positions
+    // give the same z as one contiguous run).
+    void (*attn_values)(float* z, const float* p, const float* v, int64_t T, int64_t hd, bool accumulate);
     // x[0..n) = exp(x - max) / sum, masked entries (-inf) become exactly 0.
     void (*softmax)(float* x, int64_t n);
     // x = x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): GPT-2's tanh GELU,

@@ -1,5 +1,6 @@
 #include "runtime/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -48,7 +49,7 @@ void causal_rows(int64_t n, int64_t pos0, int index, int count, int64_t* begin, 
 // exactly the keys it sees, so a prompt's attention is bit-identical whether it
 // is run as one batch or token by token.
 
-void attention_scores(float* scores, const float* q, int64_t ldq, const float* k, int64_t n, int64_t pos0, int64_t hd,
+void attention_scores(float* scores, const float* q, int64_t ldq, HeadRows k, int64_t n, int64_t pos0, int64_t hd,
                       ThreadPool* pool) {
     const int64_t T = pos0 + n;
     const float scale = float(1.0 / std::sqrt(double(hd)));
@@ -58,7 +59,9 @@ void attention_scores(float* scores, const float* q, int64_t ldq, const float* k
         for (int64_t i = i0; i < i1; ++i) {
             float* row = scores + i * T;
             const int64_t visible = pos0 + i + 1;
-            kt.attn_scores(row, q + i * ldq, k, visible, hd, scale);
+            for (int64_t j = 0; j < visible; j += kKVChunk)
+                kt.attn_scores(row + j, q + i * ldq, k.base + j / kKVChunk * k.chunk_stride,
+                               std::min(kKVChunk, visible - j), hd, scale);
             for (int64_t j = visible; j < T; ++j) row[j] = neg_inf;
         }
     });
@@ -77,12 +80,19 @@ void attention_softmax(float* scores, int64_t n, int64_t pos0, ThreadPool* pool)
     });
 }
 
-void attention_values(float* z, int64_t ldz, const float* p, const float* v, int64_t n, int64_t pos0, int64_t hd,
+void attention_values(float* z, int64_t ldz, const float* p, HeadRows v, int64_t n, int64_t pos0, int64_t hd,
                       ThreadPool* pool) {
     const int64_t T = pos0 + n;
     const KernelTable& kt = kernels();
     for_rows(n, pos0, pool, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) kt.attn_values(z + i * ldz, p + i * T, v, pos0 + i + 1, hd);
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t visible = pos0 + i + 1;
+            // Chunk after chunk, each continuing the sums of the last: the same
+            // additions in the same order as over one contiguous run of rows.
+            for (int64_t j = 0; j < visible; j += kKVChunk)
+                kt.attn_values(z + i * ldz, p + i * T + j, v.base + j / kKVChunk * v.chunk_stride,
+                               std::min(kKVChunk, visible - j), hd, j > 0);
+        }
     });
 }
 

@@ -75,7 +75,6 @@ const float* Transformer::forward(const int32_t* tokens, int64_t n, bool all_log
                          "give fewer tokens");
         logits_all_.resize(size_t(n * cfg_.n_vocab));
     }
-    cache_.prepare(pos_ + n);
     for (int64_t done = 0; done < n; done += n_batch_) {
         const int64_t nb = std::min(n_batch_, n - done);
         const bool last_batch = done + nb == n;
@@ -183,19 +182,15 @@ void Transformer::attention(int64_t l, int64_t n) {
     if (want(Hook::V)) emit(Hook::V, L, -1, v_new, n, d_kv, ld);
 
     // Append the new keys and values of every key/value head to the cache.
-    for (int64_t g = 0; g < cfg_.n_head_kv; ++g) {
-        float* kc = cache_.k(l, g);
-        float* vc = cache_.v(l, g);
+    for (int64_t g = 0; g < cfg_.n_head_kv; ++g)
         for (int64_t i = 0; i < n; ++i) {
-            std::memcpy(kc + (pos_ + i) * hd, k_new + i * ld + g * hd, size_t(hd) * sizeof(float));
-            std::memcpy(vc + (pos_ + i) * hd, v_new + i * ld + g * hd, size_t(hd) * sizeof(float));
+            std::memcpy(cache_.k_row(l, g, pos_ + i), k_new + i * ld + g * hd, size_t(hd) * sizeof(float));
+            std::memcpy(cache_.v_row(l, g, pos_ + i), v_new + i * ld + g * hd, size_t(hd) * sizeof(float));
         }
-    }
     // One head: scores, softmax, values, with `s` as its (n, T) score buffer.
     auto head = [&](int64_t h, float* s, ThreadPool* pool) {
         const int64_t g = cfg_.kv_head_of(h);
-        const float* kc = cache_.k(l, g);
-        const float* vc = cache_.v(l, g);
+        const HeadRows kc = cache_.k(l, g), vc = cache_.v(l, g);
         attention_scores(s, q + h * hd, ld, kc, n, pos_, hd, pool);
         if (want(Hook::AttnScores)) emit(Hook::AttnScores, L, int(h), s, n, T, T);
         attention_softmax(s, n, pos_, pool);

@@ -16,21 +16,21 @@
 
 namespace minigpt {
 
-template <class T, bool kHugePages = true>
+template <class T>
 struct NoInitAllocator : std::allocator<T> {
     using value_type = T;
     template <class U>
     struct rebind {
-        using other = NoInitAllocator<U, kHugePages>;
+        using other = NoInitAllocator<U>;
     };
     NoInitAllocator() = default;
     template <class U>
-    NoInitAllocator(const NoInitAllocator<U, kHugePages>&) noexcept {}
+    NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
     // Buffers of several MiB get transparent huge pages (util/huge_pages.h): their
     // first touch is then ~500x cheaper per byte on our VMs.
     T* allocate(std::size_t n) {
         T* p = std::allocator<T>::allocate(n);
-        if (kHugePages && n * sizeof(T) >= (std::size_t(4) << 20)) advise_huge_pages(p, n * sizeof(T));
+        if (n * sizeof(T) >= (std::size_t(4) << 20)) advise_huge_pages(p, n * sizeof(T));
         return p;
     }
     // Nothing to do for the trivially destructible elements these buffers hold; said
@@ -50,10 +50,5 @@ struct NoInitAllocator : std::allocator<T> {
 
 template <class T>
 using UninitVector = std::vector<T, NoInitAllocator<T>>;
-
-// The same, left in 4 KiB pages: for buffers written a little at a time and
-// sparsely (the KV cache), where a huge page would zero 2 MiB for each first write.
-template <class T>
-using UninitVectorSmallPages = std::vector<T, NoInitAllocator<T, false>>;
 
 }  // namespace minigpt

@@ -278,8 +278,8 @@ TEST_CASE("kernels: attention scores, softmax and weighted values equal the scal
                 worst_sum = std::max(worst_sum, float(std::fabs(sum - 1.0)));
                 CHECK(std::fabs(sum - 1.0) < 1e-6);  // measured 1.2e-7
                 std::vector<float> z(static_cast<size_t>(hd)), zr(static_cast<size_t>(hd));
-                kt.attn_values(z.data(), pr.data(), v.data(), T, hd);
-                kernels_scalar().attn_values(zr.data(), pr.data(), v.data(), T, hd);
+                kt.attn_values(z.data(), pr.data(), v.data(), T, hd, false);
+                kernels_scalar().attn_values(zr.data(), pr.data(), v.data(), T, hd, false);
                 for (int64_t d = 0; d < hd; ++d) {
                     float mag = 0;
                     for (int64_t j = 0; j < T; ++j) mag += std::fabs(pr[size_t(j)] * v[size_t(j * hd + d)]);
@@ -463,21 +463,62 @@ TEST_CASE("linear: a batch equals its rows one at a time (q8_0, and f32/f16 up t
     }
 }
 
+TEST_CASE("attention: keys and values in chunks of the KV cache's layout give the contiguous rows' numbers, bit for bit") {
+    // The cache keeps kKVChunk positions of a head together, chunks chunk_stride
+    // apart (kv_cache.h). Here the chunks lie 3 chunks apart with NaN between them,
+    // so a read outside the rows shows; values continue their sums from chunk to chunk.
+    for_each_isa([](const KernelTable&) {
+        for (int64_t hd : {64, 24}) {
+            const int64_t pos0 = 40, n = 35, T = pos0 + n, ld = 3 * hd;  // 75 positions: 3 chunks, the last partial
+            const auto q = normal_floats(n * ld, 41), k = normal_floats(T * hd, 42), v = normal_floats(T * hd, 43);
+            const int64_t stride = 3 * kKVChunk * hd, chunks = (T + kKVChunk - 1) / kKVChunk;
+            std::vector<float> kc(size_t(chunks * stride), std::numeric_limits<float>::quiet_NaN()), vc = kc;
+            for (int64_t j = 0; j < T; ++j)
+                for (int64_t d = 0; d < hd; ++d) {
+                    const size_t at = size_t(j / kKVChunk * stride + j % kKVChunk * hd + d);
+                    kc[at] = k[size_t(j * hd + d)];
+                    vc[at] = v[size_t(j * hd + d)];
+                }
+            std::vector<float> s(size_t(n * T)), z(size_t(n * hd)), s2 = s, z2 = z;
+            attention_scores(s.data(), q.data(), ld, HeadRows::contiguous(k.data(), hd), n, pos0, hd);
+            attention_softmax(s.data(), n, pos0);
+            attention_values(z.data(), hd, s.data(), HeadRows::contiguous(v.data(), hd), n, pos0, hd);
+            attention_scores(s2.data(), q.data(), ld, HeadRows{kc.data(), stride}, n, pos0, hd);
+            attention_softmax(s2.data(), n, pos0);
+            attention_values(z2.data(), hd, s2.data(), HeadRows{vc.data(), stride}, n, pos0, hd);
+            CAPTURE(hd);
+            CHECK(std::memcmp(s.data(), s2.data(), s.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(z.data(), z2.data(), z.size() * sizeof(float)) == 0);
+            // And the contiguous run against the definition, in double (one row).
+            const int64_t i = n - 1;
+            for (int64_t d = 0; d < hd; d += 7) {
+                double want = 0, mag = 0;
+                for (int64_t j = 0; j < T; ++j) {
+                    want += double(s[size_t(i * T + j)]) * double(v[size_t(j * hd + d)]);
+                    mag += std::fabs(double(s[size_t(i * T + j)]) * double(v[size_t(j * hd + d)]));
+                }
+                CHECK(std::fabs(double(z[size_t(i * hd + d)]) - want) <= 1e-6 * mag);  // float sums of 75 terms
+            }
+        }
+    });
+}
+
 TEST_CASE("attention: a batch of query rows equals each row alone, bit for bit; the causal split is balanced") {
     const int64_t hd = 64, pos0 = 5, n = 70, T = pos0 + n, ld = 3 * hd;
     const auto q = normal_floats(n * ld, 31), k = normal_floats(T * hd, 32), v = normal_floats(T * hd, 33);
     ThreadPool pool(2);
     std::vector<float> s(static_cast<size_t>(n * T)), z(static_cast<size_t>(n * hd));
-    attention_scores(s.data(), q.data(), ld, k.data(), n, pos0, hd, &pool);
+    const HeadRows kr = HeadRows::contiguous(k.data(), hd), vr = HeadRows::contiguous(v.data(), hd);
+    attention_scores(s.data(), q.data(), ld, kr, n, pos0, hd, &pool);
     attention_softmax(s.data(), n, pos0, &pool);
-    attention_values(z.data(), hd, s.data(), v.data(), n, pos0, hd, &pool);
+    attention_values(z.data(), hd, s.data(), vr, n, pos0, hd, &pool);
     bool identical = true;
     for (int64_t i = 0; i < n; ++i) {
         const int64_t Ti = pos0 + i + 1;
         std::vector<float> si(static_cast<size_t>(Ti)), zi(static_cast<size_t>(hd));
-        attention_scores(si.data(), q.data() + i * ld, ld, k.data(), 1, pos0 + i, hd);
+        attention_scores(si.data(), q.data() + i * ld, ld, kr, 1, pos0 + i, hd);
         attention_softmax(si.data(), 1, pos0 + i);
-        attention_values(zi.data(), hd, si.data(), v.data(), 1, pos0 + i, hd);
+        attention_values(zi.data(), hd, si.data(), vr, 1, pos0 + i, hd);
         identical &= std::memcmp(si.data(), s.data() + i * T, size_t(Ti) * sizeof(float)) == 0;
         identical &= std::memcmp(zi.data(), z.data() + i * hd, size_t(hd) * sizeof(float)) == 0;
         for (int64_t j = Ti; j < T; ++j) identical &= s[size_t(i * T + j)] == 0.f;

@@ -46,7 +46,7 @@ TEST_CASE("KV cache: absurd context x layers x width is refused before allocatin
     CHECK_THROWS_WITH_AS(KVCache(int64_t(1) << 20, int64_t(1) << 20, int64_t(1) << 20, int64_t(1) << 20),
                          doctest::Contains("overflows 64 bits"), std::runtime_error);
     KVCache small(2, 2, 8, 4);
-    CHECK(small.bytes() == 2 * 2 * 2 * 8 * 4 * 4);
+    CHECK(small.bytes() == 2 * 2 * 2 * kKVChunk * 4 * 4);  // keys and values of whole chunks of positions
 }
 
 TEST_CASE("attention file: a block whose row count wraps around is refused") {
