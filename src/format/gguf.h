@@ -67,6 +67,7 @@ public:
     // this order, ahead of the first pass over them (MappedFile::populate_in_background).
     void populate_in_background(const std::vector<const GGUFTensor*>& order) const;
     void stop_populating() const { file_->stop_populating(); }
+    const MappedFile& file() const { return *file_; }
 
     const std::vector<std::pair<std::string, GGUFValue>>& metadata() const { return metadata_; }
     const std::vector<GGUFTensor>& tensors() const { return tensors_; }

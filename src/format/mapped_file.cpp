@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <stdexcept>
@@ -80,6 +81,29 @@ MappedFile::~MappedFile() {
     stop_populating();
     if (populate_.joinable()) populate_.join();
     if (data_ && owned_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+double MappedFile::mapped_in_huge_pages() const {
+    if (!owned_ || !data_) return 0.0;
+    FILE* smaps = std::fopen("/proc/self/smaps", "re");
+    if (!smaps) return 0.0;
+    // The mapping's block: a header line "begin-end perms ..." and then "Key: N kB" lines.
+    const auto begin = reinterpret_cast<uintptr_t>(data_);
+    char line[512];
+    bool ours = false;
+    unsigned long rss_kb = 0, pmd_kb = 0;
+    while (std::fgets(line, sizeof line, smaps)) {
+        unsigned long b = 0, e = 0, kb = 0;
+        if (std::sscanf(line, "%lx-%lx ", &b, &e) == 2 && std::strchr(line, ':') > std::strchr(line, ' ')) {
+            ours = b == begin;
+        } else if (ours && std::sscanf(line, "Rss: %lu kB", &kb) == 1) {
+            rss_kb = kb;
+        } else if (ours && std::sscanf(line, "FilePmdMapped: %lu kB", &kb) == 1) {
+            pmd_kb = kb;
+        }
+    }
+    std::fclose(smaps);
+    return rss_kb ? double(pmd_kb) / double(rss_kb) : 0.0;
 }
 
 void MappedFile::populate_in_background(std::vector<std::pair<uint64_t, uint64_t>> ranges) const {

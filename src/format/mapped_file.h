@@ -34,6 +34,13 @@ public:
     // Stops that thread after its current 2 MiB (it returns at once, without waiting).
     void stop_populating() const { stop_populate_.store(true, std::memory_order_relaxed); }
 
+    // The share of the bytes this process has mapped of the file that the kernel maps
+    // in 2 MiB pages (/proc/self/smaps: FilePmdMapped / Rss; 0 when nothing is mapped
+    // yet or the file is not ours). It depends on how the page cache holds the file
+    // (see map_huge_page_aligned in the .cpp): a first pass over a model in 2 MiB
+    // pages costs milliseconds, in 4 KiB ones a quarter of a second for 654 MB.
+    double mapped_in_huge_pages() const;
+
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
     const std::string& path() const { return path_; }
