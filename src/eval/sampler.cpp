@@ -196,6 +196,28 @@ Sampler::Sampler(const SamplerParams& params, int32_t n_vocab) : params_(params)
 }
 
 int32_t Sampler::sample(const float* logits, const int32_t* history, size_t n_history) {
+    const bool penalized = params_.repeat_last_n != 0 && params_.repeat_penalty != 1.0f && n_history > 0;
+    if (params_.temp <= 0.0f && !penalized && n_vocab_ > 0) {
+        // Greedy with nothing to change the logits but the ban: the first candidate in
+        // the chain's order (larger logit, then smaller id) found in one pass, without
+        // filling the 50 257 candidates first (~60 us of a 2.5 ms token).
+        const bool banned = params_.ban_token >= 0 && params_.ban_token < n_vocab_;
+        auto at = [&](int32_t i) {
+            return Candidate{i, banned && i == params_.ban_token ? -std::numeric_limits<float>::infinity() : logits[i], 0.f};
+        };
+        Candidate best = at(0);
+        for (int32_t i = 1; i < n_vocab_; ++i)
+            if (const Candidate c = at(i); before(c, best)) best = c;
+        best.p = 1.0f;
+        cand_.data.resize(std::max<size_t>(cand_.data.size(), 1));
+        cand_.data[0] = best;
+        cand_.size = 1;
+        cand_.sorted = true;
+        cand_.p_valid = false;
+        chosen_p_ = 1.0f;
+        chosen_model_p_ = params_.model_probability ? full_softmax_probability(logits, n_vocab_, best.id) : 0.0f;
+        return best.id;
+    }
     cand_.reset(logits, n_vocab_);
     if (params_.ban_token >= 0 && params_.ban_token < n_vocab_)
         cand_.data[size_t(params_.ban_token)].logit = -std::numeric_limits<float>::infinity();

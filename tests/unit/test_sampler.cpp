@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <random>
 #include <stdexcept>
 #include <vector>
 
@@ -419,4 +421,34 @@ TEST_CASE("top-p + min-p in one step equals top-p then min-p (random distributio
         ++n_cases;
     }
     MESSAGE(n_cases << " random cases: same kept set and order");
+}
+
+TEST_CASE("sampler: greedy in one pass picks what the chain's temperature-0 step picks (ties, ban, -inf, NaN)") {
+    // The chain: every token a candidate, the ban as -inf, then apply_temperature(0)
+    // (the first in the order larger logit, then smaller id).
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> level(0, 3), pick(0, 63);
+    const float specials[] = {-std::numeric_limits<float>::infinity(), std::numeric_limits<float>::quiet_NaN()};
+    int differ = 0, cases = 0;
+    for (int trial = 0; trial < 2000; ++trial) {
+        const int32_t n = 1 + pick(rng);
+        std::vector<float> l(static_cast<size_t>(n));
+        for (float& x : l) x = float(level(rng));  // few levels: many ties
+        if (trial % 3 == 0) l[size_t(pick(rng) % n)] = specials[trial % 2];
+        SamplerParams p;
+        p.temp = 0;
+        p.ban_token = trial % 4 == 0 ? pick(rng) % n : -1;
+        Sampler s(p, n);
+        const int32_t got = s.sample(l.data(), nullptr, 0);
+        Candidates c;
+        c.reset(l.data(), n);
+        if (p.ban_token >= 0) c.data[size_t(p.ban_token)].logit = -std::numeric_limits<float>::infinity();
+        apply_temperature(c, 0.0f);
+        differ += got != c.data[0].id;
+        ++cases;
+        CHECK(s.final_distribution().size == 1);
+        CHECK(s.final_distribution().data[0].id == got);
+    }
+    MESSAGE(cases << " cases, " << differ << " differ (must be 0)");
+    CHECK(differ == 0);
 }
