@@ -25,26 +25,60 @@ namespace {
 
 constexpr int64_t kKc = 256, kNr = 32, kMr = 12;
 
-// panel[k*32 + j] = W[j0 + j][k0 + k] for j < nr (zero beyond), k < kc.
-void pack_panel(float* panel, const uint8_t* w, int64_t ld, bool f16, int64_t j0, int64_t nr, int64_t k0, int64_t kc,
-                float* row) {
-    for (int64_t j = 0; j < kNr; ++j) {
-        if (j < nr) {
-            const uint8_t* src = w + (j0 + j) * ld;
-            if (f16) {
-                const uint16_t* h = reinterpret_cast<const uint16_t*>(src) + k0;
-                int64_t k = 0;
-                for (; k + 16 <= kc; k += 16)
-                    _mm512_storeu_ps(row + k, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + k))));
-                for (; k < kc; ++k) row[k] = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h[k])));
-            } else {
-                const float* f = reinterpret_cast<const float*>(src) + k0;
-                for (int64_t k = 0; k < kc; ++k) row[k] = f[k];
+// 16 registers of 16 floats transposed in place: v[c][r] = old v[r][c].
+inline void transpose16x16(__m512 (&v)[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        v[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0xDD);
+        t[8 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0xDD);
+    }
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        v[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+        v[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        v[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+    }
+}
+
+// panel[k*32 + j] = W[j0 + j][k0 + k] for j < nr (zero beyond), k < kc. Each full half
+// of the panel (16 rows) goes 16 values of each row at a time, transposed in
+// registers: element by element, packing took ~10 % of a 512-token f16 prefill's
+// GEMM time at 1 thread. What is left over (a part-full half, the last kc % 16
+// values) goes element by element.
+void pack_panel(float* panel, const uint8_t* w, int64_t ld, bool f16, int64_t j0, int64_t nr, int64_t k0, int64_t kc) {
+    auto at = [&](int64_t j, int64_t k) {
+        const uint8_t* src = w + (j0 + j) * ld;
+        return f16 ? _cvtsh_ss(reinterpret_cast<const uint16_t*>(src)[k0 + k])
+                   : reinterpret_cast<const float*>(src)[k0 + k];
+    };
+    for (int64_t half = 0; half < kNr; half += 16) {
+        const bool full = nr >= half + 16;
+        const int64_t k16 = full ? kc / 16 * 16 : 0;
+        for (int64_t k = 0; k < k16; k += 16) {
+            __m512 v[16];
+            for (int r = 0; r < 16; ++r) {
+                const uint8_t* src = w + (j0 + half + r) * ld;
+                v[r] = f16 ? _mm512_cvtph_ps(_mm256_loadu_si256(
+                                 reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(src) + k0 + k)))
+                           : _mm512_loadu_ps(reinterpret_cast<const float*>(src) + k0 + k);
             }
-            for (int64_t k = 0; k < kc; ++k) panel[k * kNr + j] = row[k];
-        } else {
-            for (int64_t k = 0; k < kc; ++k) panel[k * kNr + j] = 0.f;
+            transpose16x16(v);
+            for (int c = 0; c < 16; ++c) _mm512_storeu_ps(panel + (k + c) * kNr + half, v[c]);
         }
+        for (int64_t k = k16; k < kc; ++k)
+            for (int64_t j = half; j < half + 16; ++j) panel[k * kNr + j] = j < nr ? at(j, k) : 0.f;
     }
 }
 
@@ -84,13 +118,12 @@ namespace avx512 {
 
 void gemm(float* c, int64_t ldc, const float* a, int64_t lda, int64_t n, const uint8_t* w, int64_t ld, bool w_f16,
           int64_t rows, int64_t K, float* pack) {
-    float* panel = pack;              // kKc * kNr
-    float* row = pack + kKc * kNr;    // kKc
+    float* panel = pack;  // kKc * kNr
     for (int64_t k0 = 0; k0 < K; k0 += kKc) {
         const int64_t kc = K - k0 < kKc ? K - k0 : kKc;
         for (int64_t j0 = 0; j0 < rows; j0 += kNr) {
             const int64_t nr = rows - j0 < kNr ? rows - j0 : kNr;
-            pack_panel(panel, w, ld, w_f16, j0, nr, k0, kc, row);
+            pack_panel(panel, w, ld, w_f16, j0, nr, k0, kc);
             const __mmask16 m0 = nr >= 16 ? __mmask16(0xffff) : __mmask16((1u << nr) - 1);
             const __mmask16 m1 = nr >= 32 ? __mmask16(0xffff) : nr <= 16 ? __mmask16(0) : __mmask16((1u << (nr - 16)) - 1);
             for (int64_t i0 = 0; i0 < n; i0 += kMr) {
