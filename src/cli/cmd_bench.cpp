@@ -74,20 +74,16 @@ bool exists(const std::string& path) {
 // fresh copy, and its first token took 3x as long. A freshly written file is what a
 // user measures after converting or quantizing; so is this.
 void refresh_page_cache(const std::string& path) {
-    double huge = 0;
-    {
-        MappedFile f(path);
-        // One read per 4 KiB page maps the file (reading it cold if it left the cache).
-        for (uint64_t at = 0; at < f.size(); at += 4096) (void)*reinterpret_cast<const volatile uint8_t*>(f.data() + at);
-        huge = f.mapped_in_huge_pages();
-    }
+    const MappedFile f(path);
+    // One read per 4 KiB page maps the file (reading it cold if it left the cache).
+    for (uint64_t at = 0; at < f.size(); at += 4096) (void)*reinterpret_cast<const volatile uint8_t*>(f.data() + at);
+    const double huge = f.mapped_in_huge_pages();
     if (huge >= 0.9) return;
     std::fprintf(stderr, "bench: %s sits in the page cache %.0f %% in 2 MiB pages: rewriting it\n", path.c_str(),
                  100.0 * huge);
-    const MappedFile old(path);
-    OutputFile out(path);  // a temporary beside it, renamed over it
-    for (uint64_t at = 0; at < old.size(); at += kHugePageBytes)
-        out.write(old.data() + at, size_t(std::min<uint64_t>(kHugePageBytes, old.size() - at)));
+    OutputFile out(path);  // a temporary beside it, renamed over it (the mapping keeps the old file)
+    for (uint64_t at = 0; at < f.size(); at += kHugePageBytes)
+        out.write(f.data() + at, size_t(std::min<uint64_t>(kHugePageBytes, f.size() - at)));
     out.commit();
 }
 

@@ -323,11 +323,10 @@ void gemv(float* y, const Matrix& w, const float* x, const float* bias, ThreadPo
     // projection took 23 us against 15 us, the QKV projection 47-57 us against 36.
     // The ranges are still claimed, not assigned: a thread the OS has not scheduled
     // leaves its range to the others.
-    if (pool && pool->size() > 1) {
-        const int tasks = pool->size();
-        pool->for_each(tasks, [&](int64_t t, int) {
+    if (pool) {
+        pool->run([&](int t, int count) {
             int64_t r0, r1;
-            ThreadPool::chunk(w.rows, 16, int(t), tasks, &r0, &r1);
+            ThreadPool::chunk(w.rows, 16, t, count, &r0, &r1);
             if (r0 < r1) rows(r0, r1);
         });
     } else {
