@@ -357,7 +357,8 @@ void layer_norm(float* out, const float* x, int64_t n, const float* w, const flo
 }
 
 const KernelTable kTable = {KernelIsa::Avx2, "avx2",      gemv_f32,    gemv_f16, gemm_q8_0, quantize_q8_0, dequantize_f16,
-                            dequantize_q8_0, attn_scores, attn_values, softmax,  gelu,      nullptr,   layer_norm};
+                            dequantize_q8_0, attn_scores, attn_values, softmax,  gelu,      nullptr,   layer_norm,
+                            attn_scores_row_by_row<attn_scores>, attn_values_row_by_row<attn_values>};
 
 }  // namespace
 

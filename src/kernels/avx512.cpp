@@ -274,6 +274,26 @@ inline void prefetch_rows(const float* p, int64_t floats) {
     for (int64_t i = 0; i < floats; i += 16) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
+// hsum of each of the 16 registers, as one register (lane t = hsum(v[t])): the same
+// additions as hsum's, pair for pair (lanes i and i + 8, then i and i + 4, i and
+// i + 2, i and i + 1), for 16 sums at once.
+inline __m512 hsum16(__m512 (&v)[16]) {
+    __m512 w[8], u[4], t[2];
+    for (int m = 0; m < 8; ++m)  // [key 2m: s0..7 | key 2m+1: s0..7], s_i = v_i + v_i+8
+        w[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], 0xEE));
+    for (int m = 0; m < 4; ++m)  // 128-bit block c: key 4m + c's q0..3, q_i = s_i + s_i+4
+        u[m] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * m], w[2 * m + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * m], w[2 * m + 1], 0xDD));
+    for (int m = 0; m < 2; ++m)  // block c: [key c: q0+q2, q1+q3 | key c + 4: ...] (keys of u[2m], u[2m+1])
+        t[m] = _mm512_add_ps(_mm512_shuffle_ps(u[2 * m], u[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(u[2 * m], u[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    // Block c: the sums of keys c, c + 4, c + 8, c + 12; into key order.
+    const __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                      _mm512_shuffle_ps(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), sums);
+}
+
 void attn_scores(float* s, const float* q, const float* k, int64_t T, int64_t hd, float scale) {
     const int64_t n16 = hd & ~int64_t(15);
     int64_t j = 0;
@@ -331,6 +351,86 @@ void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd
         for (int64_t j = 0; j < T; ++j) a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(m, v + j * hd + d), a);
         _mm512_mask_storeu_ps(z + d, m, a);
     }
+}
+
+// Prefill's attention reads a head's keys and values from L2 for every query row:
+// at one row at a time, the reads, not the arithmetic, set the pace. These take
+// four rows at a time, each key or value read once for the four, and compute every
+// row's numbers exactly as the single-row kernels above do (the same products, in
+// the same order, summed as hsum sums).
+void attn_scores_rows(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
+                      int64_t hd, float scale) {
+    int64_t r = 0;
+    if (hd % 16 == 0)
+        for (; r + 4 <= rows; r += 4) {
+            const float* q0 = q + r * ldq;
+            float* s0 = s + r * lds;
+            int64_t j = 0;
+            for (; j + 4 <= T; j += 4) {  // 4 rows x 4 keys: sixteen chains, summed by hsum16
+                const float* kj = k + j * hd;
+                __m512 a[16];
+                for (__m512& x : a) x = _mm512_setzero_ps();
+                for (int64_t d = 0; d < hd; d += 16) {
+                    __m512 kv[4];
+                    for (int t = 0; t < 4; ++t) kv[t] = _mm512_loadu_ps(kj + t * hd + d);
+                    for (int i = 0; i < 4; ++i) {
+                        const __m512 qv = _mm512_loadu_ps(q0 + i * ldq + d);
+                        for (int t = 0; t < 4; ++t) a[i * 4 + t] = _mm512_fmadd_ps(qv, kv[t], a[i * 4 + t]);
+                    }
+                }
+                const __m512 sums = _mm512_mul_ps(hsum16(a), _mm512_set1_ps(scale));  // row i in lanes 4i..4i+3
+                _mm_storeu_ps(s0 + j, _mm512_castps512_ps128(sums));
+                _mm_storeu_ps(s0 + lds + j, _mm512_extractf32x4_ps(sums, 1));
+                _mm_storeu_ps(s0 + 2 * lds + j, _mm512_extractf32x4_ps(sums, 2));
+                _mm_storeu_ps(s0 + 3 * lds + j, _mm512_extractf32x4_ps(sums, 3));
+            }
+            if (j < T)
+                for (int i = 0; i < 4; ++i) attn_scores(s0 + i * lds + j, q0 + i * ldq, k + j * hd, T - j, hd, scale);
+        }
+    for (; r < rows; ++r) attn_scores(s + r * lds, q + r * ldq, k, T, hd, scale);
+}
+
+void attn_values_rows(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
+                      int64_t hd, bool accumulate) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        float* z0 = z + r * ldz;
+        const float* p0 = p + r * ldp;
+        auto start = [&](int i, int64_t d, __mmask16 m) {
+            return accumulate ? _mm512_maskz_loadu_ps(m, z0 + i * ldz + d) : _mm512_setzero_ps();
+        };
+        int64_t d = 0;
+        for (; d + 64 <= hd; d += 64) {  // 4 rows x a slab of 64 columns
+            __m512 a[4][4];
+            for (int i = 0; i < 4; ++i)
+                for (int c = 0; c < 4; ++c) a[i][c] = start(i, d + 16 * c, 0xffff);
+            for (int64_t j = 0; j < T; ++j) {
+                const float* vj = v + j * hd + d;
+                const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
+                             v3 = _mm512_loadu_ps(vj + 48);
+                for (int i = 0; i < 4; ++i) {
+                    const __m512 pj = _mm512_set1_ps(p0[i * ldp + j]);
+                    a[i][0] = _mm512_fmadd_ps(pj, v0, a[i][0]);
+                    a[i][1] = _mm512_fmadd_ps(pj, v1, a[i][1]);
+                    a[i][2] = _mm512_fmadd_ps(pj, v2, a[i][2]);
+                    a[i][3] = _mm512_fmadd_ps(pj, v3, a[i][3]);
+                }
+            }
+            for (int i = 0; i < 4; ++i)
+                for (int c = 0; c < 4; ++c) _mm512_storeu_ps(z0 + i * ldz + d + 16 * c, a[i][c]);
+        }
+        for (; d < hd; d += 16) {
+            const __mmask16 m = (hd - d) >= 16 ? __mmask16(0xffff) : __mmask16((1u << (hd - d)) - 1);
+            __m512 a[4];
+            for (int i = 0; i < 4; ++i) a[i] = start(i, d, m);
+            for (int64_t j = 0; j < T; ++j) {
+                const __m512 vj = _mm512_maskz_loadu_ps(m, v + j * hd + d);
+                for (int i = 0; i < 4; ++i) a[i] = _mm512_fmadd_ps(_mm512_set1_ps(p0[i * ldp + j]), vj, a[i]);
+            }
+            for (int i = 0; i < 4; ++i) _mm512_mask_storeu_ps(z0 + i * ldz + d, m, a[i]);
+        }
+    }
+    for (; r < rows; ++r) attn_values(z + r * ldz, p + r * ldp, v, T, hd, accumulate);
 }
 
 // exp(x) to about 2 ulp (Cephes' expf polynomial); 0 below -87.3 (where expf
@@ -410,7 +510,8 @@ void layer_norm(float* out, const float* x, int64_t n, const float* w, const flo
 }
 
 const KernelTable kTable = {KernelIsa::Avx512, "avx512", gemv_f32,    gemv_f16,    gemm_q8_0, quantize_q8_0, dequantize_f16,
-                            dequantize_q8_0,   attn_scores, attn_values, softmax,     gelu,         avx512::gemm, layer_norm};
+                            dequantize_q8_0,   attn_scores, attn_values, softmax,     gelu,         avx512::gemm, layer_norm,
+                            attn_scores_rows,  attn_values_rows};
 
 }  // namespace
 

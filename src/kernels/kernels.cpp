@@ -143,7 +143,8 @@ void layer_norm_scalar(float* out, const float* x, int64_t n, const float* w, co
 const KernelTable kScalar = {KernelIsa::Scalar,     "scalar",           gemv_f32_scalar,    gemv_f16_scalar,
                              gemm_q8_0_scalar,      quantize_q8_0_scalar, dequantize_f16_scalar,
                              dequantize_q8_0_scalar, attn_scores_scalar, attn_values_scalar, softmax_scalar,
-                             gelu_scalar,           nullptr,            layer_norm_scalar};
+                             gelu_scalar,           nullptr,            layer_norm_scalar,
+                             attn_scores_row_by_row<attn_scores_scalar>, attn_values_row_by_row<attn_values_scalar>};
 
 #if defined(__x86_64__)
 // F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c").

@@ -77,7 +77,27 @@ struct KernelTable {
     // out[i] = (x[i] - mean) / sqrt(var + eps) * w[i] + b[i] over one row of n,
     // mean and biased variance accumulated in double.
     void (*layer_norm)(float* out, const float* x, int64_t n, const float* w, const float* b, float eps);
+    // attn_scores and attn_values for `rows` query rows over the same T keys (q, s, p
+    // and z rows ldq, lds, ldp, ldz floats apart): each row's numbers exactly as the
+    // single-row kernel gives them, the keys and values read once for several rows.
+    void (*attn_scores_rows)(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
+                             int64_t hd, float scale);
+    void (*attn_values_rows)(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
+                             int64_t hd, bool accumulate);
 };
+
+// The rows kernels of an instruction set with none of its own: row after row through
+// its single-row kernel.
+template <void (*Scores)(float*, const float*, const float*, int64_t, int64_t, float)>
+void attn_scores_row_by_row(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
+                            int64_t hd, float scale) {
+    for (int64_t r = 0; r < rows; ++r) Scores(s + r * lds, q + r * ldq, k, T, hd, scale);
+}
+template <void (*Values)(float*, const float*, const float*, int64_t, int64_t, bool)>
+void attn_values_row_by_row(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
+                            int64_t hd, bool accumulate) {
+    for (int64_t r = 0; r < rows; ++r) Values(z + r * ldz, p + r * ldp, v, T, hd, accumulate);
+}
 
 // The kernels in use, and by instruction set. In use: the table force_kernel_isa()
 // chose, else the one the environment variable MINIGPT_ISA names (avx512, avx2 or

@@ -504,26 +504,37 @@ TEST_CASE("attention: keys and values in chunks of the KV cache's layout give th
 }
 
 TEST_CASE("attention: a batch of query rows equals each row alone, bit for bit; the causal split is balanced") {
-    const int64_t hd = 64, pos0 = 5, n = 70, T = pos0 + n, ld = 3 * hd;
-    const auto q = normal_floats(n * ld, 31), k = normal_floats(T * hd, 32), v = normal_floats(T * hd, 33);
-    ThreadPool pool(2);
-    std::vector<float> s(static_cast<size_t>(n * T)), z(static_cast<size_t>(n * hd));
-    const HeadRows kr = HeadRows::contiguous(k.data(), hd), vr = HeadRows::contiguous(v.data(), hd);
-    attention_scores(s.data(), q.data(), ld, kr, n, pos0, hd, &pool);
-    attention_softmax(s.data(), n, pos0, &pool);
-    attention_values(z.data(), hd, s.data(), vr, n, pos0, hd, &pool);
-    bool identical = true;
-    for (int64_t i = 0; i < n; ++i) {
-        const int64_t Ti = pos0 + i + 1;
-        std::vector<float> si(static_cast<size_t>(Ti)), zi(static_cast<size_t>(hd));
-        attention_scores(si.data(), q.data() + i * ld, ld, kr, 1, pos0 + i, hd);
-        attention_softmax(si.data(), 1, pos0 + i);
-        attention_values(zi.data(), hd, si.data(), vr, 1, pos0 + i, hd);
-        identical &= std::memcmp(si.data(), s.data() + i * T, size_t(Ti) * sizeof(float)) == 0;
-        identical &= std::memcmp(zi.data(), z.data() + i * hd, size_t(hd) * sizeof(float)) == 0;
-        for (int64_t j = Ti; j < T; ++j) identical &= s[size_t(i * T + j)] == 0.f;
-    }
-    CHECK(identical);
+    // A batch goes through the rows kernels (blocks of rows over the keys they all see,
+    // then row by row); one row alone through the single-row kernels. Head sizes with
+    // and without the rows kernels' fast paths (a multiple of 64, of 16, neither), and
+    // positions that put a block's shared keys mid-chunk.
+    for_each_isa([](const KernelTable&) {
+        for (int64_t hd : {64, 80, 24})
+            for (int64_t pos0 : {5, 37}) {
+                const int64_t n = 70, T = pos0 + n, ld = 3 * hd;
+                const auto q = normal_floats(n * ld, 31), k = normal_floats(T * hd, 32), v = normal_floats(T * hd, 33);
+                ThreadPool pool(2);
+                std::vector<float> s(static_cast<size_t>(n * T)), z(static_cast<size_t>(n * hd));
+                const HeadRows kr = HeadRows::contiguous(k.data(), hd), vr = HeadRows::contiguous(v.data(), hd);
+                attention_scores(s.data(), q.data(), ld, kr, n, pos0, hd, &pool);
+                attention_softmax(s.data(), n, pos0, &pool);
+                attention_values(z.data(), hd, s.data(), vr, n, pos0, hd, &pool);
+                bool identical = true;
+                for (int64_t i = 0; i < n; ++i) {
+                    const int64_t Ti = pos0 + i + 1;
+                    std::vector<float> si(static_cast<size_t>(Ti)), zi(static_cast<size_t>(hd));
+                    attention_scores(si.data(), q.data() + i * ld, ld, kr, 1, pos0 + i, hd);
+                    attention_softmax(si.data(), 1, pos0 + i);
+                    attention_values(zi.data(), hd, si.data(), vr, 1, pos0 + i, hd);
+                    identical &= std::memcmp(si.data(), s.data() + i * T, size_t(Ti) * sizeof(float)) == 0;
+                    identical &= std::memcmp(zi.data(), z.data() + i * hd, size_t(hd) * sizeof(float)) == 0;
+                    for (int64_t j = Ti; j < T; ++j) identical &= s[size_t(i * T + j)] == 0.f;
+                }
+                CAPTURE(hd);
+                CAPTURE(pos0);
+                CHECK(identical);
+            }
+    });
     // The split: contiguous, covering, and within one 8-row block of equal work.
     for (int count : {2, 3}) {
         int64_t prev = 0;
