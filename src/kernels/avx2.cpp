@@ -257,6 +257,121 @@ void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd
     }
 }
 
+// hsum of each of the four registers, as [hsum(v0), hsum(v1), hsum(v2), hsum(v3)]:
+// hsum's additions, pair for pair, for four sums at once.
+inline __m128 hsum4(__m256 v0, __m256 v1, __m256 v2, __m256 v3) {
+    // [v0 q0..3 | v1 q0..3], [v2 | v3]: q_i = lane i + lane i + 4
+    const __m256 w0 = _mm256_add_ps(_mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v0, v1, 0x31));
+    const __m256 w1 = _mm256_add_ps(_mm256_permute2f128_ps(v2, v3, 0x20), _mm256_permute2f128_ps(v2, v3, 0x31));
+    // [v0: q0+q2, q1+q3, v2: ... | v1: ..., v3: ...]
+    const __m256 u = _mm256_add_ps(_mm256_shuffle_ps(w0, w1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm256_shuffle_ps(w0, w1, _MM_SHUFFLE(3, 2, 3, 2)));
+    // [v0, v2, v0, v2 | v1, v3, v1, v3]
+    const __m256 t = _mm256_add_ps(_mm256_shuffle_ps(u, u, _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm256_shuffle_ps(u, u, _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm_unpacklo_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+// Keeps loaded values in registers (see avx512.cpp's in_register).
+inline void in_register(__m256& v) { __asm__("" : "+v"(v)); }
+template <typename... V>
+inline void in_register(__m256& v, V&... more) {
+    in_register(v);
+    in_register(more...);
+}
+
+// Prefill's attention, several query rows at a time (see avx512.cpp): two rows, each
+// key or value read once for both, every row's numbers exactly the single-row
+// kernels' (the same products in the same order, summed as hsum sums).
+void attn_scores_rows(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
+                      int64_t hd, float scale) {
+    int64_t r = 0;
+    if (hd % 8 == 0)
+        for (; r + 2 <= rows; r += 2) {
+            const float *q0 = q + r * ldq, *q1 = q0 + ldq;
+            float* s0 = s + r * lds;
+            int64_t j = 0;
+            for (; j + 2 <= T; j += 2) {  // 2 rows x 2 keys, each with attn_scores' two chains a and b
+                const float *k0 = k + j * hd, *k1 = k0 + hd;
+                __m256 a[4], b[4];  // [row * 2 + key]
+                for (int i = 0; i < 4; ++i) a[i] = b[i] = _mm256_setzero_ps();
+                int64_t d = 0;
+                for (; d + 16 <= hd; d += 16) {
+                    __m256 k0a = _mm256_loadu_ps(k0 + d), k0b = _mm256_loadu_ps(k0 + d + 8);
+                    __m256 k1a = _mm256_loadu_ps(k1 + d), k1b = _mm256_loadu_ps(k1 + d + 8);
+                    __m256 q0a = _mm256_loadu_ps(q0 + d), q0b = _mm256_loadu_ps(q0 + d + 8);
+                    __m256 q1a = _mm256_loadu_ps(q1 + d), q1b = _mm256_loadu_ps(q1 + d + 8);
+                    in_register(k0a, k0b, k1a, k1b, q0a, q0b, q1a, q1b);
+                    a[0] = _mm256_fmadd_ps(q0a, k0a, a[0]), b[0] = _mm256_fmadd_ps(q0b, k0b, b[0]);
+                    a[1] = _mm256_fmadd_ps(q0a, k1a, a[1]), b[1] = _mm256_fmadd_ps(q0b, k1b, b[1]);
+                    a[2] = _mm256_fmadd_ps(q1a, k0a, a[2]), b[2] = _mm256_fmadd_ps(q1b, k0b, b[2]);
+                    a[3] = _mm256_fmadd_ps(q1a, k1a, a[3]), b[3] = _mm256_fmadd_ps(q1b, k1b, b[3]);
+                }
+                for (; d < hd; d += 8) {
+                    __m256 k0a = _mm256_loadu_ps(k0 + d), k1a = _mm256_loadu_ps(k1 + d);
+                    __m256 q0a = _mm256_loadu_ps(q0 + d), q1a = _mm256_loadu_ps(q1 + d);
+                    in_register(k0a, k1a, q0a, q1a);
+                    a[0] = _mm256_fmadd_ps(q0a, k0a, a[0]), a[1] = _mm256_fmadd_ps(q0a, k1a, a[1]);
+                    a[2] = _mm256_fmadd_ps(q1a, k0a, a[2]), a[3] = _mm256_fmadd_ps(q1a, k1a, a[3]);
+                }
+                const __m128 sums = _mm_mul_ps(hsum4(_mm256_add_ps(a[0], b[0]), _mm256_add_ps(a[1], b[1]),
+                                                     _mm256_add_ps(a[2], b[2]), _mm256_add_ps(a[3], b[3])),
+                                               _mm_set1_ps(scale));
+                _mm_storel_pi(reinterpret_cast<__m64*>(s0 + j), sums);
+                _mm_storeh_pi(reinterpret_cast<__m64*>(s0 + lds + j), sums);
+            }
+            if (j < T) {
+                attn_scores(s0 + j, q0, k + j * hd, T - j, hd, scale);
+                attn_scores(s0 + lds + j, q1, k + j * hd, T - j, hd, scale);
+            }
+        }
+    for (; r < rows; ++r) attn_scores(s + r * lds, q + r * ldq, k, T, hd, scale);
+}
+
+void attn_values_rows(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
+                      int64_t hd, bool accumulate) {
+    int64_t r = 0;
+    if (hd % 8 == 0)
+        for (; r + 2 <= rows; r += 2) {
+            float* z0 = z + r * ldz;
+            const float* p0 = p + r * ldp;
+            auto start = [&](int i, int64_t d) { return accumulate ? _mm256_loadu_ps(z0 + i * ldz + d) : _mm256_setzero_ps(); };
+            int64_t d = 0;
+            for (; d + 32 <= hd; d += 32) {  // 2 rows x a slab of 32 columns
+                __m256 a[2][4];
+                for (int i = 0; i < 2; ++i)
+                    for (int c = 0; c < 4; ++c) a[i][c] = start(i, d + 8 * c);
+                for (int64_t j = 0; j < T; ++j) {
+                    const float* vj = v + j * hd + d;
+                    __m256 v0 = _mm256_loadu_ps(vj), v1 = _mm256_loadu_ps(vj + 8), v2 = _mm256_loadu_ps(vj + 16),
+                           v3 = _mm256_loadu_ps(vj + 24);
+                    in_register(v0, v1, v2, v3);
+                    for (int i = 0; i < 2; ++i) {
+                        const __m256 pj = _mm256_set1_ps(p0[i * ldp + j]);
+                        a[i][0] = _mm256_fmadd_ps(pj, v0, a[i][0]);
+                        a[i][1] = _mm256_fmadd_ps(pj, v1, a[i][1]);
+                        a[i][2] = _mm256_fmadd_ps(pj, v2, a[i][2]);
+                        a[i][3] = _mm256_fmadd_ps(pj, v3, a[i][3]);
+                    }
+                }
+                for (int i = 0; i < 2; ++i)
+                    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(z0 + i * ldz + d + 8 * c, a[i][c]);
+            }
+            for (; d < hd; d += 8) {
+                __m256 a0 = start(0, d), a1 = start(1, d);
+                for (int64_t j = 0; j < T; ++j) {
+                    __m256 vj = _mm256_loadu_ps(v + j * hd + d);
+                    in_register(vj);
+                    a0 = _mm256_fmadd_ps(_mm256_set1_ps(p0[j]), vj, a0);
+                    a1 = _mm256_fmadd_ps(_mm256_set1_ps(p0[ldp + j]), vj, a1);
+                }
+                _mm256_storeu_ps(z0 + d, a0);
+                _mm256_storeu_ps(z0 + ldz + d, a1);
+            }
+        }
+    for (; r < rows; ++r) attn_values(z + r * ldz, p + r * ldp, v, T, hd, accumulate);
+}
+
 // exp(x) to about 2 ulp (Cephes' expf polynomial); 0 below -87.3, +inf above 88.7.
 inline __m256 exp256(__m256 x) {
     const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654f), _CMP_LT_OQ);
@@ -358,7 +473,7 @@ void layer_norm(float* out, const float* x, int64_t n, const float* w, const flo
 
 const KernelTable kTable = {KernelIsa::Avx2, "avx2",      gemv_f32,    gemv_f16, gemm_q8_0, quantize_q8_0, dequantize_f16,
                             dequantize_q8_0, attn_scores, attn_values, softmax,  gelu,      nullptr,   layer_norm,
-                            attn_scores_row_by_row<attn_scores>, attn_values_row_by_row<attn_values>};
+                            attn_scores_rows, attn_values_rows};
 
 }  // namespace
 

@@ -353,6 +353,17 @@ void attn_values(float* z, const float* p, const float* v, int64_t T, int64_t hd
     }
 }
 
+// Keeps loaded values in registers: GCC otherwise folds a load into every FMA that
+// uses it, and four rows' FMAs load each value four times from L1 (per layer of a
+// 512-token prompt, isolated: attn_values_rows 2.4 -> 1.2 ms, attn_scores_rows 3.0 ->
+// 1.7-1.9 ms).
+inline void in_register(__m512& v) { __asm__("" : "+v"(v)); }
+template <typename... V>
+inline void in_register(__m512& v, V&... more) {
+    in_register(v);
+    in_register(more...);
+}
+
 // Prefill's attention reads a head's keys and values from L2 for every query row:
 // at one row at a time, the reads, not the arithmetic, set the pace. These take
 // four rows at a time, each key or value read once for the four, and compute every
@@ -373,8 +384,10 @@ void attn_scores_rows(float* s, int64_t lds, const float* q, int64_t ldq, int64_
                 for (int64_t d = 0; d < hd; d += 16) {
                     __m512 kv[4];
                     for (int t = 0; t < 4; ++t) kv[t] = _mm512_loadu_ps(kj + t * hd + d);
+                    in_register(kv[0], kv[1], kv[2], kv[3]);
                     for (int i = 0; i < 4; ++i) {
-                        const __m512 qv = _mm512_loadu_ps(q0 + i * ldq + d);
+                        __m512 qv = _mm512_loadu_ps(q0 + i * ldq + d);
+                        in_register(qv);
                         for (int t = 0; t < 4; ++t) a[i * 4 + t] = _mm512_fmadd_ps(qv, kv[t], a[i * 4 + t]);
                     }
                 }
@@ -406,8 +419,9 @@ void attn_values_rows(float* z, int64_t ldz, const float* p, int64_t ldp, int64_
                 for (int c = 0; c < 4; ++c) a[i][c] = start(i, d + 16 * c, 0xffff);
             for (int64_t j = 0; j < T; ++j) {
                 const float* vj = v + j * hd + d;
-                const __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
-                             v3 = _mm512_loadu_ps(vj + 48);
+                __m512 v0 = _mm512_loadu_ps(vj), v1 = _mm512_loadu_ps(vj + 16), v2 = _mm512_loadu_ps(vj + 32),
+                       v3 = _mm512_loadu_ps(vj + 48);
+                in_register(v0, v1, v2, v3);
                 for (int i = 0; i < 4; ++i) {
                     const __m512 pj = _mm512_set1_ps(p0[i * ldp + j]);
                     a[i][0] = _mm512_fmadd_ps(pj, v0, a[i][0]);
@@ -424,7 +438,8 @@ void attn_values_rows(float* z, int64_t ldz, const float* p, int64_t ldp, int64_
             __m512 a[4];
             for (int i = 0; i < 4; ++i) a[i] = start(i, d, m);
             for (int64_t j = 0; j < T; ++j) {
-                const __m512 vj = _mm512_maskz_loadu_ps(m, v + j * hd + d);
+                __m512 vj = _mm512_maskz_loadu_ps(m, v + j * hd + d);
+                in_register(vj);
                 for (int i = 0; i < 4; ++i) a[i] = _mm512_fmadd_ps(_mm512_set1_ps(p0[i * ldp + j]), vj, a[i]);
             }
             for (int i = 0; i < 4; ++i) _mm512_mask_storeu_ps(z0 + i * ldz + d, m, a[i]);

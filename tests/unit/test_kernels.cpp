@@ -505,11 +505,11 @@ TEST_CASE("attention: keys and values in chunks of the KV cache's layout give th
 
 TEST_CASE("attention: a batch of query rows equals each row alone, bit for bit; the causal split is balanced") {
     // A batch goes through the rows kernels (blocks of rows over the keys they all see,
-    // then row by row); one row alone through the single-row kernels. Head sizes with
-    // and without the rows kernels' fast paths (a multiple of 64, of 16, neither), and
+    // then row by row); one row alone through the single-row kernels. Head sizes that
+    // take the rows kernels' every path (multiples of 64, 32, 16 and 8, and not of 8), and
     // positions that put a block's shared keys mid-chunk.
     for_each_isa([](const KernelTable&) {
-        for (int64_t hd : {64, 80, 24})
+        for (int64_t hd : {64, 72, 24, 20})
             for (int64_t pos0 : {5, 37}) {
                 const int64_t n = 70, T = pos0 + n, ld = 3 * hd;
                 const auto q = normal_floats(n * ld, 31), k = normal_floats(T * hd, 32), v = normal_floats(T * hd, 33);
