@@ -60,6 +60,8 @@ private:
         UninitVector<float> values, stored;
         UninitVector<uint16_t> half;
         UninitVector<uint8_t> bytes;
+        // Allocated at once for the largest tensor of the plan (see the .cpp).
+        void reserve_for(const std::vector<TensorPlan>& plan);
     };
     // The streamed tensor being written: both threads take its pieces, in units that
     // convert on their own (one value, or a q8_0 block of 32).

@@ -6,19 +6,34 @@
 #include <cstdlib>
 
 #include <malloc.h>
+#include <new>
 #include <sys/mman.h>
 
 namespace minigpt {
 
 namespace {
 constexpr uintptr_t kHugePage = uintptr_t(kHugePageBytes);
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
+size_t whole_huge_pages(size_t bytes) { return (bytes + kHugePage - 1) & ~size_t(kHugePage - 1); }
 }
 
 void use_huge_pages_for_heap() {
 #if defined(__GLIBC__) && defined(MADV_HUGEPAGE)
     // Blocks below 8 MiB come from the heap (a fixed threshold: glibc's own grows to
     // 32 MiB as mapped blocks are freed); larger ones keep a mapping of their own,
-    // given back when freed (UninitVector advises its own). The heap grows 16 MiB at
+    // given back when freed (UninitVector's large buffers map their own). The heap grows 16 MiB at
     // a time (address space only: pages arrive when touched) and gives back free
     // memory at its top beyond 64 MiB: a long-lived process (bench) keeps its peak
     // resident memory near what it uses.
@@ -46,12 +61,33 @@ void use_huge_pages_for_heap() {
 #endif
 }
 
-void advise_huge_pages(void* p, size_t bytes) {
+void* allocate_huge_buffer(size_t bytes) {
+    if (kAddressSanitizer) {
+        void* p = std::malloc(bytes);
+        if (!p) throw std::bad_alloc();
+        return p;
+    }
+    // Reserve a huge page more than needed, keep the 2 MiB-aligned part.
+    const size_t size = whole_huge_pages(bytes);
+    void* reserved = ::mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (reserved == MAP_FAILED) throw std::bad_alloc();
+    const uintptr_t base = reinterpret_cast<uintptr_t>(reserved);
+    const uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
+    if (aligned > base) ::munmap(reserved, aligned - base);
+    const uintptr_t end = aligned + size, reserved_end = base + size + kHugePage;
+    if (reserved_end > end) ::munmap(reinterpret_cast<void*>(end), reserved_end - end);
 #if defined(MADV_HUGEPAGE)
-    const auto a = reinterpret_cast<uintptr_t>(p);
-    const uintptr_t begin = (a + kHugePage - 1) & ~(kHugePage - 1), end = (a + bytes) & ~(kHugePage - 1);
-    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);  // a hint: 4 KiB pages where refused
 #endif
+    return reinterpret_cast<void*>(aligned);
+}
+
+void free_huge_buffer(void* p, size_t bytes) {
+    if (kAddressSanitizer) {
+        std::free(p);
+        return;
+    }
+    if (p) ::munmap(p, whole_huge_pages(bytes));
 }
 
 }  // namespace minigpt

@@ -5,8 +5,8 @@
 // "madvise": a region gets huge pages only when the program asks. So:
 //   - use_huge_pages_for_heap() asks for the malloc heap (where every block
 //     below 8 MiB then lives). Called first thing in main().
-//   - advise_huge_pages() asks for one large block (UninitVector's buffers,
-//     which glibc maps apart from the heap from 8 MiB).
+//   - allocate_huge_buffer() maps one large block of its own, in huge pages
+//     (UninitVector's buffers of 4 MiB or more).
 // Where the kernel has no transparent huge pages both do nothing.
 #pragma once
 #include <cstddef>
@@ -19,6 +19,16 @@ namespace minigpt {
 constexpr uint64_t kHugePageBytes = uint64_t(2) << 20;
 
 void use_huge_pages_for_heap();
-void advise_huge_pages(void* p, size_t bytes);
+
+// UninitVector's buffers of kHugeBufferBytes or more: a mapping of their own at a
+// 2 MiB-aligned address, advised whole, given back when freed. From malloc they got
+// huge pages only where they happened to lie in advised memory (the main heap's first
+// 64 MiB, or the 2 MiB-aligned middle of a block): a thread's own malloc arena, or
+// the heap beyond those 64 MiB, faulted in 4 KiB at a time. allocate_huge_buffer
+// throws std::bad_alloc when the kernel refuses. Under AddressSanitizer both go
+// through malloc, which it watches.
+constexpr size_t kHugeBufferBytes = size_t(4) << 20;
+void* allocate_huge_buffer(size_t bytes);
+void free_huge_buffer(void* p, size_t bytes);
 
 }  // namespace minigpt

@@ -29,9 +29,13 @@ struct NoInitAllocator : std::allocator<T> {
     // Buffers of several MiB get transparent huge pages (util/huge_pages.h): their
     // first touch is then ~500x cheaper per byte on our VMs.
     T* allocate(std::size_t n) {
-        T* p = std::allocator<T>::allocate(n);
-        if (n * sizeof(T) >= (std::size_t(4) << 20)) advise_huge_pages(p, n * sizeof(T));
-        return p;
+        if (n > std::size_t(-1) / sizeof(T)) throw std::bad_alloc();
+        if (n * sizeof(T) >= kHugeBufferBytes) return static_cast<T*>(allocate_huge_buffer(n * sizeof(T)));
+        return std::allocator<T>::allocate(n);
+    }
+    void deallocate(T* p, std::size_t n) noexcept {
+        if (n * sizeof(T) >= kHugeBufferBytes) free_huge_buffer(p, n * sizeof(T));
+        else std::allocator<T>::deallocate(p, n);
     }
     // Nothing to do for the trivially destructible elements these buffers hold; said
     // outright, because std::vector's destructor otherwise walked every element of
