@@ -14,17 +14,6 @@ namespace minigpt {
 namespace {
 constexpr uintptr_t kHugePage = uintptr_t(kHugePageBytes);
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
 
 size_t whole_huge_pages(size_t bytes) { return (bytes + kHugePage - 1) & ~size_t(kHugePage - 1); }
 }
@@ -62,7 +51,7 @@ void use_huge_pages_for_heap() {
 }
 
 void* allocate_huge_buffer(size_t bytes) {
-    if (kAddressSanitizer) {
+    if (kHugeBuffersFromMalloc) {
         void* p = std::malloc(bytes);
         if (!p) throw std::bad_alloc();
         return p;
@@ -83,7 +72,7 @@ void* allocate_huge_buffer(size_t bytes) {
 }
 
 void free_huge_buffer(void* p, size_t bytes) {
-    if (kAddressSanitizer) {
+    if (kHugeBuffersFromMalloc) {
         std::free(p);
         return;
     }

@@ -28,6 +28,17 @@ void use_huge_pages_for_heap();
 // throws std::bad_alloc when the kernel refuses. Under AddressSanitizer both go
 // through malloc, which it watches.
 constexpr size_t kHugeBufferBytes = size_t(4) << 20;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kHugeBuffersFromMalloc = true;  // GCC's -fsanitize=address
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kHugeBuffersFromMalloc = true;  // clang's
+#else
+constexpr bool kHugeBuffersFromMalloc = false;
+#endif
+#else
+constexpr bool kHugeBuffersFromMalloc = false;
+#endif
 void* allocate_huge_buffer(size_t bytes);
 void free_huge_buffer(void* p, size_t bytes);
 
