@@ -24,24 +24,15 @@ namespace {
 // 654 MB model's weights took ~20-35 ms instead of ~230 ms. The address is the
 // condition: a folio maps whole only where the mapping and the file agree modulo 2 MiB.
 void* map_huge_page_aligned(int fd, uint64_t size) {
-    void* reserved =
-        ::mmap(nullptr, size + kHugePageBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (reserved == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const uintptr_t base = reinterpret_cast<uintptr_t>(reserved);
-    const uintptr_t aligned = (base + kHugePageBytes - 1) & ~uintptr_t(kHugePageBytes - 1);
-    void* p = ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    void* at = reserve_huge_aligned(size);
+    if (!at) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void* p = ::mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED) {
         const int e = errno;
-        ::munmap(reserved, size + kHugePageBytes);
+        ::munmap(at, size);
         errno = e;
         return p;
     }
-    // The reservation's ends around the mapping go back.
-    if (aligned > base) ::munmap(reserved, aligned - base);
-    const uintptr_t end = aligned + size, reserved_end = base + size + kHugePageBytes;
-    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
-    const uintptr_t tail = (end + page - 1) & ~(page - 1);
-    if (reserved_end > tail) ::munmap(reinterpret_cast<void*>(tail), reserved_end - tail);
 #ifdef MADV_HUGEPAGE
     ::madvise(p, size, MADV_HUGEPAGE);  // a hint: where the kernel refuses, 4 KiB pages as before
 #endif

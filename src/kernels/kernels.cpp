@@ -109,6 +109,17 @@ void attn_values_scalar(float* z, const float* p, const float* v, int64_t T, int
         for (int64_t d = 0; d < hd; ++d) z[d] += p[j] * v[j * hd + d];
 }
 
+// The scalar twins of the rows kernels: row after row.
+void attn_scores_rows_scalar(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
+                             int64_t hd, float scale) {
+    for (int64_t r = 0; r < rows; ++r) attn_scores_scalar(s + r * lds, q + r * ldq, k, T, hd, scale);
+}
+
+void attn_values_rows_scalar(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
+                             int64_t hd, bool accumulate) {
+    for (int64_t r = 0; r < rows; ++r) attn_values_scalar(z + r * ldz, p + r * ldp, v, T, hd, accumulate);
+}
+
 void softmax_scalar(float* x, int64_t n) {
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
@@ -144,7 +155,7 @@ const KernelTable kScalar = {KernelIsa::Scalar,     "scalar",           gemv_f32
                              gemm_q8_0_scalar,      quantize_q8_0_scalar, dequantize_f16_scalar,
                              dequantize_q8_0_scalar, attn_scores_scalar, attn_values_scalar, softmax_scalar,
                              gelu_scalar,           nullptr,            layer_norm_scalar,
-                             attn_scores_row_by_row<attn_scores_scalar>, attn_values_row_by_row<attn_values_scalar>};
+                             attn_scores_rows_scalar, attn_values_rows_scalar};
 
 #if defined(__x86_64__)
 // F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c").

@@ -86,19 +86,6 @@ struct KernelTable {
                              int64_t hd, bool accumulate);
 };
 
-// The rows kernels of an instruction set with none of its own: row after row through
-// its single-row kernel.
-template <void (*Scores)(float*, const float*, const float*, int64_t, int64_t, float)>
-void attn_scores_row_by_row(float* s, int64_t lds, const float* q, int64_t ldq, int64_t rows, const float* k, int64_t T,
-                            int64_t hd, float scale) {
-    for (int64_t r = 0; r < rows; ++r) Scores(s + r * lds, q + r * ldq, k, T, hd, scale);
-}
-template <void (*Values)(float*, const float*, const float*, int64_t, int64_t, bool)>
-void attn_values_row_by_row(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
-                            int64_t hd, bool accumulate) {
-    for (int64_t r = 0; r < rows; ++r) Values(z + r * ldz, p + r * ldp, v, T, hd, accumulate);
-}
-
 // The kernels in use, and by instruction set. In use: the table force_kernel_isa()
 // chose, else the one the environment variable MINIGPT_ISA names (avx512, avx2 or
 // scalar: e.g. MINIGPT_ISA=avx2 runs and measures the AVX2 kernels on an AVX-512

@@ -42,4 +42,9 @@ constexpr bool kHugeBuffersFromMalloc = false;
 void* allocate_huge_buffer(size_t bytes);
 void free_huge_buffer(void* p, size_t bytes);
 
+// An address range of `bytes` that starts on a 2 MiB boundary, reserved (no access,
+// no memory) for the caller to map over with MAP_FIXED, or nullptr. A 2 MiB page or
+// page-cache folio maps whole only at such an address. munmap gives it back.
+void* reserve_huge_aligned(size_t bytes);
+
 }  // namespace minigpt
