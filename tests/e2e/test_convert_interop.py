@@ -1,8 +1,10 @@
-"""Converted nanoGPT and llm.c checkpoints in llama.cpp (issue 17, acceptance 2).
+"""Converted nanoGPT, llm.c and Hugging Face checkpoints in llama.cpp (issue 17,
+acceptance 2).
 
 The files `minigpt convert` writes from nanoGPT's ckpt.pt (GPT-2 BPE with 50304
 padded rows, bias=False, torch.compile'd names; and a character-level model with
-nanoGPT's meta.pkl) and from llm.c's fp32 and bf16 .bin load in llama.cpp
+nanoGPT's meta.pkl), from llm.c's fp32 and bf16 .bin and from Hugging Face folders
+(tied and untied heads, GPT-2 and distilgpt2 shapes) load in llama.cpp
 (node-llama-cpp, scripts/llama/llama_ref.mjs, as test_llama_interop.py drives it)
 and continue a prompt greedily with the same tokens as minigpt; the prompt text is
 tokenized to the same ids by both engines. Skipped, saying why, when the npm
@@ -13,7 +15,8 @@ import tempfile
 import unittest
 
 from helpers import SANITIZED, run_minigpt
-from test_convert_sources import SHAKESPEARE, SHAKESPEARE_CHARS, generate, minigpt_convert, torch_or_skip
+from test_convert_sources import (HF_VARIANTS, SHAKESPEARE, SHAKESPEARE_CHARS, generate, make_hf_folder,
+                                  minigpt_convert, torch_or_skip)
 from test_llama_interop import llama, llama_engine, minigpt_tokens, write_text
 
 import checkpoint_writers as cw
@@ -52,6 +55,12 @@ class ConvertedCheckpointsInLlamaCpp(unittest.TestCase):
                         char_args)
         cls.char_model = os.path.join(d, "char.gguf")
         minigpt_convert(os.path.join(d, "out-shakespeare-char", "ckpt.pt"), cls.char_model)
+        hf_folders = {"Hugging Face GPT-2, tied head": (2, 4, {}),
+                      "Hugging Face GPT-2, untied head": (2, 4, {}, "--untied"),
+                      "Hugging Face distilgpt2-shaped": (6, 12, HF_VARIANTS["distilgpt2"]["extra"])}
+        for i, (what, shape) in enumerate(hf_folders.items()):
+            cls.files[what] = os.path.join(d, f"hf{i}.gguf")
+            minigpt_convert(make_hf_folder(os.path.join(d, f"hf{i}"), *shape), cls.files[what])
         cls.prompt = write_text(d, "prompt.txt", PROMPT.encode())
         cls.char_text = write_text(d, "char.txt", SHAKESPEARE.encode())
 
@@ -68,7 +77,8 @@ class ConvertedCheckpointsInLlamaCpp(unittest.TestCase):
         self.assertEqual(ours, theirs)
 
     def test_gpt2_bpe_files(self):
-        for what in ("nanoGPT GPT-2 BPE", "llm.c float32", "llm.c bfloat16"):
+        for what in ("nanoGPT GPT-2 BPE", "llm.c float32", "llm.c bfloat16", "Hugging Face GPT-2, tied head",
+                     "Hugging Face GPT-2, untied head", "Hugging Face distilgpt2-shaped"):
             with self.subTest(what):
                 path = self.files[what]
                 ids = minigpt_tokens(path, self.prompt)

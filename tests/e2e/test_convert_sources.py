@@ -212,21 +212,28 @@ HF_VARIANTS = {
 }
 
 
+def make_hf_folder(hf, n_layer, n_head, extra, *flags):
+    """A Hugging Face GPT-2 folder of random weights (make_random_model.py, GPT-2's
+    vocabulary), its config.json carrying the variant's extra keys as saved by
+    transformers."""
+    cmd = [sys.executable, os.path.join(SCRIPTS, "make_random_model.py"), hf, "--preset", "tiny", "--seed", "4",
+           "--std", "0.1", "--n-layer", str(n_layer), "--n-head", str(n_head), "--n-embd", str(8 * n_head),
+           "--vocab-from", GPT2_DIR, *flags]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(p.stderr)
+    with open(os.path.join(hf, "config.json")) as f:
+        cfg = json.load(f)
+    cfg.update(extra, n_inner=None, summary_type="cls_index", summary_use_proj=True, use_cache=True,
+               task_specific_params={"text-generation": {"do_sample": True, "max_length": 50}})
+    with open(os.path.join(hf, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    return hf
+
+
 class HuggingFaceVariants(CheckpointCase):
     def make(self, name, n_layer, n_head, extra, *flags):
-        hf = self.path(name, "x")[:-2]
-        cmd = [sys.executable, os.path.join(SCRIPTS, "make_random_model.py"), hf, "--preset", "tiny", "--seed", "4",
-               "--std", "0.1", "--n-layer", str(n_layer), "--n-head", str(n_head), "--n-embd", str(8 * n_head),
-               "--vocab-from", GPT2_DIR, *flags]
-        p = subprocess.run(cmd, capture_output=True, text=True)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        with open(os.path.join(hf, "config.json")) as f:
-            cfg = json.load(f)
-        cfg.update(extra, n_inner=None, summary_type="cls_index", summary_use_proj=True, use_cache=True,
-                   task_specific_params={"text-generation": {"do_sample": True, "max_length": 50}})
-        with open(os.path.join(hf, "config.json"), "w") as f:
-            json.dump(cfg, f)
-        return hf
+        return make_hf_folder(self.path(name, "x")[:-2], n_layer, n_head, extra, *flags)
 
     def test_medium_large_xl_distil_shapes(self):
         for name, v in HF_VARIANTS.items():
