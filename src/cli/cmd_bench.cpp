@@ -67,20 +67,18 @@ bool exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
-// Rewrites `path` in 2 MiB pieces when the page cache holds it mostly in small
-// folios. Files idle for a while on our VMs are partly evicted (DAMON reclaim) and
-// come back in smaller folios, which decoding then reads through 4 KiB pages: the
-// same f16 file decoded at 171 tok/s from half its bytes in 2 MiB pages, 180 from a
-// fresh copy, and its first token took 3x as long. A freshly written file is what a
-// user measures after converting or quantizing; so is this.
+// Rewrites `path` in 2 MiB pieces before it is measured, so that the weights sit in
+// page-cache memory as fresh as the bandwidth probe's, which maps a new buffer each
+// time. On our VMs memory that has held a file for a while reads slower, whatever
+// the kernel's view of it: files idle for a while are partly evicted (DAMON reclaim)
+// and come back in smaller folios (the same f16 file decoded at 171 tok/s from half
+// its bytes in 2 MiB pages, 180 from a fresh copy, its first token 3x as slow), and
+// even an f32 file wholly in 2 MiB pages, two hours old, took one token's
+// matrix-vector products at 29-31 GB/s against 33-38 from a copy made the minute
+// before (probe 43 GB/s, same minutes). A freshly written file is what a user
+// measures after converting or quantizing; llama.cpp reads the same fresh file.
 void refresh_page_cache(const std::string& path) {
     const MappedFile f(path);
-    // One read per 4 KiB page maps the file (reading it cold if it left the cache).
-    for (uint64_t at = 0; at < f.size(); at += 4096) (void)*reinterpret_cast<const volatile uint8_t*>(f.data() + at);
-    const double huge = f.mapped_in_huge_pages();
-    if (huge >= 0.9) return;
-    std::fprintf(stderr, "bench: %s sits in the page cache %.0f %% in 2 MiB pages: rewriting it\n", path.c_str(),
-                 100.0 * huge);
     OutputFile out(path);  // a temporary beside it, renamed over it (the mapping keeps the old file)
     for (uint64_t at = 0; at < f.size(); at += kHugePageBytes)
         out.write(f.data() + at, size_t(std::min<uint64_t>(kHugePageBytes, f.size() - at)));

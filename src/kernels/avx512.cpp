@@ -43,93 +43,72 @@ inline float hmax(__m512 v) {
 inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 inline uint16_t f2h(float f) { return uint16_t(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), 0), 0)); }
 
-// Element loaders: 16 values as f32 from f32 or f16 storage, and one scalar.
-// How many rows ahead the matrix-vector kernels prefetch (measured on Zen 5:
-// f16 decoding went from ~70 to ~105 tok/s with one group of 4 rows ahead).
-constexpr int64_t kPrefetchRowsQ8 = 8;
-
+// Element loaders: 16 values as f32 from f32 or f16 storage, and one scalar, and
+// how far ahead of its reads a matrix-vector stream prefetches (see gemv_float).
 struct F32Row {
-    static constexpr int64_t kBytes = 4, kPrefetchRows = 4;
+    static constexpr int64_t kBytes = 4, kAheadBytes = 2048;
     static __m512 load(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
     static float at(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
 };
 struct F16Row {
-    static constexpr int64_t kBytes = 2, kPrefetchRows = 4;
+    static constexpr int64_t kBytes = 2, kAheadBytes = 1024;
     static __m512 load(const void* p, int64_t i) {
         return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(static_cast<const uint16_t*>(p) + i)));
     }
     static float at(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
 };
 
-// Four rows at a time share each load of x; two accumulators per row keep
-// eight FMA chains in flight.
+// How many rows ahead the q8_0 matrix-vector kernel prefetches.
+constexpr int64_t kPrefetchRowsQ8 = 8;
+
+// The dot products of S rows with x, the rows `stride` rows apart (y likewise), in
+// lockstep over the columns: each load of x serves S rows. Two accumulators per row
+// (columns i..i+15 and i+16..i+31 of every 32), then the 16-column and scalar tails:
+// a row's number does not depend on S.
+template <class Row, int S>
+inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, const float* x, int64_t cols) {
+    const int64_t n32 = cols & ~int64_t(31), n16 = cols & ~int64_t(15);
+    const uint8_t* wr[S];
+    __m512 a[S], b[S];
+    for (int s = 0; s < S; ++s) wr[s] = w + s * stride * ld, a[s] = b[s] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i < n32; i += 32) {
+        const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
+        for (int s = 0; s < S; ++s) {
+            // Non-temporal (into L1, not kept in the outer caches): the weights are read
+            // once a token. f32's 32 columns span two cache lines.
+            const char* ahead = reinterpret_cast<const char*>(wr[s] + i * Row::kBytes + Row::kAheadBytes);
+            _mm_prefetch(ahead, _MM_HINT_NTA);
+            if (Row::kBytes == 4) _mm_prefetch(ahead + 64, _MM_HINT_NTA);
+            a[s] = _mm512_fmadd_ps(Row::load(wr[s], i), x0, a[s]);
+            b[s] = _mm512_fmadd_ps(Row::load(wr[s], i + 16), x1, b[s]);
+        }
+    }
+    for (; i < n16; i += 16) {
+        const __m512 x0 = _mm512_loadu_ps(x + i);
+        for (int s = 0; s < S; ++s) a[s] = _mm512_fmadd_ps(Row::load(wr[s], i), x0, a[s]);
+    }
+    for (int s = 0; s < S; ++s) {
+        float sum = hsum(_mm512_add_ps(a[s], b[s]));
+        for (int64_t k = i; k < cols; ++k) sum += Row::at(wr[s], k) * x[k];
+        y[s * stride] = sum;
+    }
+}
+
+// The rows are cut into four equal parts, read side by side: four streams, each
+// strictly in order through memory, as a STREAM-style read with several strides
+// reads fastest. Four adjacent rows in lockstep instead (what this was) are four
+// short streams that restart every row group, which the prefetchers followed worse:
+// the matrix-vector products of one GPT-2 124M token at one thread (Zen 5, medians
+// of 21 interleaved rounds) read f16 at 25.5 GB/s that way against 37.1 now, and
+// f32 at 41.4 against 45.9; the plain one-stream probe read 31.5 and 41.4 then.
+// The prefetch distances (1 KiB f16, 2 KiB f32) were the best of 0-8 KiB.
 template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    const int64_t n32 = cols & ~int64_t(31), n16 = cols & ~int64_t(15);
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const uint8_t* w0 = w + r * ld;
-        const uint8_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        int64_t i = 0;
-        for (; i < n32; i += 32) {
-            // The hardware prefetchers lose track of four interleaved short rows:
-            // fetch the same columns of the next group of rows ahead. Non-temporal
-            // (into L1, not kept in the outer caches): the weights are read once a
-            // token. On our Zen 5 VM this read 24-26 GB/s against 20-22 with T0, one
-            // thread, the same minutes (f16 24 against 19.7; decoding f16 at 1 thread
-            // 80.0 against 73.3 tok/s, f32 even, medians of 10 interleaved runs); a short
-            // prompt's blocks, read once per input, came out no slower.
-            if (Row::kPrefetchRows) {
-                constexpr int64_t kPrefetchRows = Row::kPrefetchRows;
-                const int64_t at = i * Row::kBytes;
-                _mm_prefetch(reinterpret_cast<const char*>(w0 + kPrefetchRows * ld + at), _MM_HINT_NTA);
-                _mm_prefetch(reinterpret_cast<const char*>(w1 + kPrefetchRows * ld + at), _MM_HINT_NTA);
-                _mm_prefetch(reinterpret_cast<const char*>(w2 + kPrefetchRows * ld + at), _MM_HINT_NTA);
-                _mm_prefetch(reinterpret_cast<const char*>(w3 + kPrefetchRows * ld + at), _MM_HINT_NTA);
-                if (Row::kBytes == 4) {  // f32: 32 columns span two cache lines
-                    _mm_prefetch(reinterpret_cast<const char*>(w0 + kPrefetchRows * ld + at + 64), _MM_HINT_NTA);
-                    _mm_prefetch(reinterpret_cast<const char*>(w1 + kPrefetchRows * ld + at + 64), _MM_HINT_NTA);
-                    _mm_prefetch(reinterpret_cast<const char*>(w2 + kPrefetchRows * ld + at + 64), _MM_HINT_NTA);
-                    _mm_prefetch(reinterpret_cast<const char*>(w3 + kPrefetchRows * ld + at + 64), _MM_HINT_NTA);
-                }
-            }
-            const __m512 x0 = _mm512_loadu_ps(x + i), x1 = _mm512_loadu_ps(x + i + 16);
-            a0 = _mm512_fmadd_ps(Row::load(w0, i), x0, a0);
-            a1 = _mm512_fmadd_ps(Row::load(w1, i), x0, a1);
-            a2 = _mm512_fmadd_ps(Row::load(w2, i), x0, a2);
-            a3 = _mm512_fmadd_ps(Row::load(w3, i), x0, a3);
-            b0 = _mm512_fmadd_ps(Row::load(w0, i + 16), x1, b0);
-            b1 = _mm512_fmadd_ps(Row::load(w1, i + 16), x1, b1);
-            b2 = _mm512_fmadd_ps(Row::load(w2, i + 16), x1, b2);
-            b3 = _mm512_fmadd_ps(Row::load(w3, i + 16), x1, b3);
-        }
-        for (; i < n16; i += 16) {
-            const __m512 x0 = _mm512_loadu_ps(x + i);
-            a0 = _mm512_fmadd_ps(Row::load(w0, i), x0, a0);
-            a1 = _mm512_fmadd_ps(Row::load(w1, i), x0, a1);
-            a2 = _mm512_fmadd_ps(Row::load(w2, i), x0, a2);
-            a3 = _mm512_fmadd_ps(Row::load(w3, i), x0, a3);
-        }
-        float s0 = hsum(_mm512_add_ps(a0, b0)), s1 = hsum(_mm512_add_ps(a1, b1));
-        float s2 = hsum(_mm512_add_ps(a2, b2)), s3 = hsum(_mm512_add_ps(a3, b3));
-        for (; i < cols; ++i) {
-            s0 += Row::at(w0, i) * x[i];
-            s1 += Row::at(w1, i) * x[i];
-            s2 += Row::at(w2, i) * x[i];
-            s3 += Row::at(w3, i) * x[i];
-        }
-        y[r] = s0, y[r + 1] = s1, y[r + 2] = s2, y[r + 3] = s3;
-    }
-    for (; r < rows; ++r) {
-        const uint8_t* wr = w + r * ld;
-        __m512 a = _mm512_setzero_ps();
-        int64_t i = 0;
-        for (; i < n16; i += 16) a = _mm512_fmadd_ps(Row::load(wr, i), _mm512_loadu_ps(x + i), a);
-        float s = hsum(a);
-        for (; i < cols; ++i) s += Row::at(wr, i) * x[i];
-        y[r] = s;
-    }
+    constexpr int kStreams = 4;
+    const int64_t part = rows / kStreams;
+    for (int64_t r = 0; r < part; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
+    for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
 }
 
 void gemv_f32(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
