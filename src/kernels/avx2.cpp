@@ -31,10 +31,8 @@ inline float hmax(__m256 v) {
 inline float h2f(uint16_t h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
 inline uint16_t f2h(float f) { return uint16_t(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(f), 0), 0)); }
 
-// How many rows ahead the matrix-vector kernels prefetch: the same as the AVX-512
-// kernels (avx512.cpp), for the same reason (measured with MINIGPT_ISA=avx2 on Zen 4,
-// 1 thread: f32 decoding 36 -> 43 tok/s, f16 64 -> 81).
-constexpr int64_t kPrefetchRows = 4;
+// How far ahead of its reads a matrix-vector stream prefetches (as avx512.cpp).
+constexpr int64_t kAheadBytes = 2048;
 
 struct F32Row {
     static constexpr int64_t kBytes = 4;
@@ -49,60 +47,45 @@ struct F16Row {
     static float at(const void* p, int64_t i) { return h2f(static_cast<const uint16_t*>(p)[i]); }
 };
 
-// Four rows share each load of x; two accumulators per row.
+// The dot products of S rows with x, the rows `stride` rows apart (y likewise), in
+// lockstep over the columns, two accumulators per row (columns i..i+7 and i+8..i+15
+// of every 16), then the 8-column and scalar tails: a row's number does not depend
+// on S.
+template <class Row, int S>
+inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, const float* x, int64_t cols) {
+    const int64_t n16 = cols & ~int64_t(15), n8 = cols & ~int64_t(7);
+    const uint8_t* wr[S];
+    __m256 a[S], b[S];
+    for (int s = 0; s < S; ++s) wr[s] = w + s * stride * ld, a[s] = b[s] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i < n16; i += 16) {
+        const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+        for (int s = 0; s < S; ++s) {
+            // 16 f32 columns span one cache line (f16: half of one).
+            _mm_prefetch(reinterpret_cast<const char*>(wr[s] + i * Row::kBytes + kAheadBytes), _MM_HINT_T0);
+            a[s] = _mm256_fmadd_ps(Row::load(wr[s], i), x0, a[s]);
+            b[s] = _mm256_fmadd_ps(Row::load(wr[s], i + 8), x1, b[s]);
+        }
+    }
+    for (; i < n8; i += 8) {
+        const __m256 x0 = _mm256_loadu_ps(x + i);
+        for (int s = 0; s < S; ++s) a[s] = _mm256_fmadd_ps(Row::load(wr[s], i), x0, a[s]);
+    }
+    for (int s = 0; s < S; ++s) {
+        float sum = hsum(_mm256_add_ps(a[s], b[s]));
+        for (int64_t k = i; k < cols; ++k) sum += Row::at(wr[s], k) * x[k];
+        y[s * stride] = sum;
+    }
+}
+
+// The rows cut into four parts read side by side, four streams in order through
+// memory, as the AVX-512 kernel reads them (avx512.cpp says why).
 template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    const int64_t n16 = cols & ~int64_t(15), n8 = cols & ~int64_t(7);
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const uint8_t* w0 = w + r * ld;
-        const uint8_t *w1 = w0 + ld, *w2 = w1 + ld, *w3 = w2 + ld;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-        int64_t i = 0;
-        for (; i < n16; i += 16) {
-            // The hardware prefetchers lose track of four interleaved short rows:
-            // fetch the same columns of the next group of rows ahead.
-            const int64_t at = i * Row::kBytes;
-            _mm_prefetch(reinterpret_cast<const char*>(w0 + kPrefetchRows * ld + at), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(w1 + kPrefetchRows * ld + at), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(w2 + kPrefetchRows * ld + at), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(w3 + kPrefetchRows * ld + at), _MM_HINT_T0);
-            const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-            a0 = _mm256_fmadd_ps(Row::load(w0, i), x0, a0);
-            a1 = _mm256_fmadd_ps(Row::load(w1, i), x0, a1);
-            a2 = _mm256_fmadd_ps(Row::load(w2, i), x0, a2);
-            a3 = _mm256_fmadd_ps(Row::load(w3, i), x0, a3);
-            b0 = _mm256_fmadd_ps(Row::load(w0, i + 8), x1, b0);
-            b1 = _mm256_fmadd_ps(Row::load(w1, i + 8), x1, b1);
-            b2 = _mm256_fmadd_ps(Row::load(w2, i + 8), x1, b2);
-            b3 = _mm256_fmadd_ps(Row::load(w3, i + 8), x1, b3);
-        }
-        for (; i < n8; i += 8) {
-            const __m256 x0 = _mm256_loadu_ps(x + i);
-            a0 = _mm256_fmadd_ps(Row::load(w0, i), x0, a0);
-            a1 = _mm256_fmadd_ps(Row::load(w1, i), x0, a1);
-            a2 = _mm256_fmadd_ps(Row::load(w2, i), x0, a2);
-            a3 = _mm256_fmadd_ps(Row::load(w3, i), x0, a3);
-        }
-        float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
-        float s2 = hsum(_mm256_add_ps(a2, b2)), s3 = hsum(_mm256_add_ps(a3, b3));
-        for (; i < cols; ++i) {
-            s0 += Row::at(w0, i) * x[i];
-            s1 += Row::at(w1, i) * x[i];
-            s2 += Row::at(w2, i) * x[i];
-            s3 += Row::at(w3, i) * x[i];
-        }
-        y[r] = s0, y[r + 1] = s1, y[r + 2] = s2, y[r + 3] = s3;
-    }
-    for (; r < rows; ++r) {
-        const uint8_t* wr = w + r * ld;
-        __m256 a = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i < n8; i += 8) a = _mm256_fmadd_ps(Row::load(wr, i), _mm256_loadu_ps(x + i), a);
-        float s = hsum(a);
-        for (; i < cols; ++i) s += Row::at(wr, i) * x[i];
-        y[r] = s;
-    }
+    constexpr int kStreams = 4;
+    const int64_t part = rows / kStreams;
+    for (int64_t r = 0; r < part; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
+    for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
 }
 
 void gemv_f32(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {

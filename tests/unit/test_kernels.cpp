@@ -140,6 +140,48 @@ TEST_CASE("kernels: f32 and f16 GEMV equal the scalar loop (all row/column remai
     });
 }
 
+TEST_CASE("kernels: a decoding GEMV row's number depends neither on the rows read beside it nor on where the rows lie") {
+    // The AVX-512 kernels read the rows as four streams (the rows cut into four parts)
+    // and f32 rows that do not start on a cache line through 32-byte halves: each row
+    // must still come out bit for bit as when it is computed alone, from aligned memory.
+    for_each_isa([](const KernelTable& kt) {
+        for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
+            for (int64_t cols : {768, 96, 40}) {
+                if (type == DType::Q8_0 && cols % 32) continue;
+                const int64_t rows = 19;  // four parts of 4 rows and 3 rows alone
+                TestMatrix w(type, rows, cols, uint32_t(cols + rows));
+                const auto x = normal_floats(cols, uint32_t(cols) + 1);
+                QuantizedVectors xq(1, cols);
+                if (type == DType::Q8_0) kt.quantize_q8_0(x.data(), cols, xq.v[0]);
+                const int64_t ld = w.m.row_bytes();
+                auto gemv = [&](float* y, const uint8_t* rows_at, int64_t n_rows) {
+                    if (type == DType::F32) kt.gemv_f32(y, rows_at, ld, n_rows, x.data(), cols);
+                    if (type == DType::F16) kt.gemv_f16(y, rows_at, ld, n_rows, x.data(), cols);
+                    if (type == DType::Q8_0) kt.gemm_q8_0(y, n_rows, rows_at, ld, n_rows, xq.v.data(), 1);
+                };
+                // The rows again at 64-byte-aligned + 32 and + 4 (f32, f16) bytes.
+                std::vector<uint8_t> space(size_t(rows * ld) + 128);
+                uint8_t* aligned = space.data() + (64 - reinterpret_cast<uintptr_t>(space.data()) % 64) % 64;
+                std::vector<float> all(static_cast<size_t>(rows)), shifted(static_cast<size_t>(rows));
+                gemv(all.data(), w.m.row(0), rows);
+                for (int64_t shift : {0, 32, 4}) {
+                    if (shift == 4 && type == DType::Q8_0) continue;
+                    std::memcpy(aligned + shift, w.m.row(0), size_t(rows * ld));
+                    gemv(shifted.data(), aligned + shift, rows);
+                    CAPTURE(shift);
+                    CHECK(std::memcmp(shifted.data(), all.data(), all.size() * sizeof(float)) == 0);
+                }
+                for (int64_t r = 0; r < rows; ++r) {
+                    float alone = 0;
+                    gemv(&alone, w.m.row(r), 1);
+                    CAPTURE(r);
+                    CHECK(std::memcmp(&alone, &all[size_t(r)], sizeof(float)) == 0);
+                }
+            }
+        }
+    });
+}
+
 TEST_CASE("kernels: q8_0 activation quantization is ggml's formula, identical in every instruction set") {
     const int64_t n = 256;
     auto x = normal_floats(n, 3, 2.f);
