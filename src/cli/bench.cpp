@@ -73,7 +73,8 @@ std::vector<double> bench_prefill(const Model& m, int64_t n_tokens, int n_thread
     return out;
 }
 
-std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs) {
+std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs,
+                                 const std::function<void()>& around) {
     TransformerOptions o;
     o.n_threads = n_threads;
     o.n_batch = 1;
@@ -83,11 +84,13 @@ std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads
     std::vector<double> out;
     for (int r = -1; r < runs; ++r) {
         t.reset();
+        if (r >= 0 && around) around();
         const double t0 = now_s();
         for (int64_t i = 0; i < n_tokens; ++i) t.forward(&ids[size_t(i)], 1);
         const double dt = now_s() - t0;
         if (r >= 0) out.push_back(double(n_tokens) / dt);
     }
+    if (around) around();
     return out;
 }
 

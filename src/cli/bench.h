@@ -5,6 +5,7 @@
 // figures on the same file through node-llama-cpp, and tokenizer speed.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,12 @@ struct Stats {
     static Stats of(std::vector<double> v);
 };
 
-// Tokens per second of each timed run (after one warm-up run).
+// Tokens per second of each timed run (after one warm-up run). bench_decode calls
+// `around` (when given) before each timed run and after the last: the bench's
+// bandwidth probe, so that every run has its roofline measured beside it.
 std::vector<double> bench_prefill(const Model& m, int64_t n_tokens, int n_threads, int runs);
-std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs);
+std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads, int runs,
+                                 const std::function<void()>& around = {});
 
 
 // Bytes read from memory per decoded token at position pos: all weights the

@@ -198,7 +198,7 @@ public:
                 const std::string test = "pp" + std::to_string(p);
                 const Stats s = ours([&] { return bench_prefill(*model_, p, int(t), o_.runs); });
                 const Stats a = avx2([&] { return bench_prefill(*model_, p, int(t), o_.runs); });
-                row(test, t, s, a, theirs(test, int(t)), 0, 0, 0);
+                row(test, t, s, a, theirs(test, int(t)), Roofline{});
             }
             if (o_.n_gen > 0 && o_.n_gen <= c.n_ctx) decode_row(t);
         }
@@ -257,18 +257,55 @@ private:
         return r;
     }
 
+    // Fractions of the roofline of one decode row, and the read bandwidth shown.
+    struct Roofline {
+        double bw = 0, ours = 0, avx2 = 0, llama = 0;
+    };
+
+    // The median over timed runs of tokens/s x bytes per token / the run's roofline,
+    // the higher of the probes just before and just after it (bw has one more entry
+    // than tok_s); *median_bw, when given, gets the median of those rooflines.
+    static double run_fraction(const std::vector<double>& tok_s, const std::vector<double>& bw, double bytes,
+                               double* median_bw = nullptr) {
+        if (tok_s.empty() || bw.size() != tok_s.size() + 1) return 0;
+        std::vector<double> fraction, roof;
+        for (size_t i = 0; i < tok_s.size(); ++i) {
+            roof.push_back(std::max(bw[i], bw[i + 1]));
+            fraction.push_back(tok_s[i] * bytes / roof.back());
+        }
+        if (median_bw) *median_bw = Stats::of(roof).median;
+        return Stats::of(fraction).median;
+    }
+
     void decode_row(int64_t t) {
         const std::string test = "tg" + std::to_string(o_.n_gen);
-        // Bandwidth swings on shared machines: measured before and after
-        // the pair, the higher one is the roofline (the conservative choice).
-        const double bw_before = measure_read_bandwidth(int(t));
-        const Stats s = ours([&] { return bench_decode(*model_, o_.n_gen, int(t), o_.runs); });
-        const Stats a = avx2([&] { return bench_decode(*model_, o_.n_gen, int(t), o_.runs); });
+        // Read bandwidth swings on shared machines, by up to a quarter from one second
+        // to the next (the 2-thread probe read 63-85 GB/s within one minute on our VM,
+        // 2026-12-07): each timed run is bracketed by probes and measured against the
+        // higher one (the conservative choice), and the row shows the median run.
+        // The probe's 1 GiB is not counted in the peak resident memory.
+        auto probe_into = [this, t](std::vector<double>& bw) {
+            return [this, t, &bw] {
+                peak_ = std::max(peak_, peak_resident_bytes());
+                bw.push_back(measure_read_bandwidth(int(t)));
+                reset_peak_resident();
+            };
+        };
+        std::vector<double> tok_ours, bw_ours, tok_avx2, bw_avx2;
+        const Stats s = ours([&] { return tok_ours = bench_decode(*model_, o_.n_gen, int(t), o_.runs, probe_into(bw_ours)); });
+        const Stats a = avx2([&] { return tok_avx2 = bench_decode(*model_, o_.n_gen, int(t), o_.runs, probe_into(bw_avx2)); });
+        // llama-bench times its runs itself: its roofline brackets the whole test.
+        const double bw_llama = llama_ok_ ? measure_read_bandwidth(int(t)) : 0;
         const ExternalResult l = theirs(test, int(t));
-        const double bw = std::max(bw_before, measure_read_bandwidth(int(t)));
         // Average bytes per token over the positions decoded.
-        row(test, t, s, a, l, bw, decode_bytes_per_token(*model_, o_.n_gen / 2),
-            decode_bytes_per_token(*model_, o_.n_gen / 2, 2.0));
+        const double bytes = decode_bytes_per_token(*model_, o_.n_gen / 2);
+        Roofline f;
+        f.ours = run_fraction(tok_ours, bw_ours, bytes, &f.bw);
+        f.avx2 = run_fraction(tok_avx2, bw_avx2, bytes);
+        if (l.ok)
+            f.llama = l.tok_s.median * decode_bytes_per_token(*model_, o_.n_gen / 2, 2.0) /
+                      std::max(bw_llama, measure_read_bandwidth(int(t)));
+        row(test, t, s, a, l, f);
     }
 
     // "median (min–max)" of the AVX2 run, "= minigpt" when AVX2 is the table in use.
@@ -277,21 +314,19 @@ private:
         return avx2_ ? "= minigpt" : "no AVX2";
     }
 
-    void row(const std::string& test, int64_t t, const Stats& s, const Stats& a, const ExternalResult& l, double bw,
-             double bytes, double bytes_llama) {
+    void row(const std::string& test, int64_t t, const Stats& s, const Stats& a, const ExternalResult& l,
+             const Roofline& f) {
         std::string line = "| " + name_ + " | " + type_ + " | " + test + " | " + std::to_string(t) + " | " +
                            fmt("%.1f", s.median) + " | " + range(s) + " | " + avx2_cell(a) + " | ";
         line += l.ok ? fmt("%.1f", l.tok_s.median) + " | " + range(l.tok_s) + " | " +
                            fmt("%.2f×", s.median / l.tok_s.median) + " | "
                      : " |  |  | ";
-        if (bw > 0) {
-            const double ours = s.median * bytes / bw, avx2 = a.median * bytes / bw,
-                         llama = l.ok ? l.tok_s.median * bytes_llama / bw : 0;
-            line += fmt("%.1f", bw / 1e9) + " | " + fmt("%.0f %%", 100 * ours);
-            line += a.median > 0 ? fmt(" / %.0f %%", 100 * avx2) : std::string(" / —");
-            if (l.ok) line += " / " + fmt("%.0f %%", 100 * llama);
+        if (f.bw > 0) {
+            line += fmt("%.1f", f.bw / 1e9) + " | " + fmt("%.0f %%", 100 * f.ours);
+            line += f.avx2 > 0 ? fmt(" / %.0f %%", 100 * f.avx2) : std::string(" / —");
+            if (l.ok) line += " / " + fmt("%.0f %%", 100 * f.llama);
             // Above 100 % the probe read slower than decoding did (or the model sits in cache).
-            if (std::max({ours, avx2, llama}) > 1.0) line += " **above 100 %: the bandwidth probe under-read**";
+            if (std::max({f.ours, f.avx2, f.llama}) > 1.0) line += " **above 100 %: the bandwidth probe under-read**";
             line += " |\n";
         } else {
             line += " |  |\n";
@@ -438,6 +473,10 @@ int cmd_bench(int argc, char** argv) {
         memory += bench.memory_row();
     }
     report.out("\n" + (llama_note.empty() ? std::string("llama.cpp: not run") : llama_note) + "\n\n");
+    report.out("Roofline: bytes a token reads (weights + KV cache) x tokens/s over the read bandwidth probe "
+               "(util/read_bandwidth.h). Each of minigpt's timed runs is measured against the higher of the probes "
+               "just before and just after it, and the row shows the median run (read GB/s: the median of those "
+               "probes); llama.cpp's test, timed by itself, against probes just before and after the whole test.\n\n");
     report.out("Peak resident memory during minigpt's runs of each model (the bandwidth buffer excluded):\n\n" + memory);
     bench_first_tokens(report, o);
     bench_analysis_flags(report, o);
