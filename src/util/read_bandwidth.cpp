@@ -77,7 +77,9 @@ double measure_read_bandwidth(int n_threads, int runs) {
     std::vector<float> sums(size_t(n_threads), 0.f);
     double best = 0;
     for (int r = 0; r < runs; ++r)
-        for (const auto& [streams, prefetch] : kProbePatterns) {
+        for (const auto& pattern : kProbePatterns) {
+            const int streams = pattern.first;
+            const bool prefetch = pattern.second;
             const double t0 = now_s();
             pool.for_each(n_threads, [&](int64_t t, int) {
                 int64_t a, b;
