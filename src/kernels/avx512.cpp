@@ -46,7 +46,7 @@ inline uint16_t f2h(float f) { return uint16_t(_mm_extract_epi16(_mm_cvtps_ph(_m
 // Element loaders: 16 values as f32 from f32 or f16 storage, and one scalar, and
 // how far ahead of its reads a matrix-vector stream prefetches (see gemv_float).
 struct F32Row {
-    static constexpr int64_t kBytes = 4, kAheadBytes = 2048;
+    static constexpr int64_t kBytes = 4, kAheadBytes = 1536;
     static __m512 load(const void* p, int64_t i) { return _mm512_loadu_ps(static_cast<const float*>(p) + i); }
     static float at(const void* p, int64_t i) { return static_cast<const float*>(p)[i]; }
 };
@@ -113,7 +113,9 @@ inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, con
 // the matrix-vector products of one GPT-2 124M token at one thread (Zen 5, medians
 // of 21 interleaved rounds) read f16 at 25.5 GB/s that way against 37.1 now, and
 // f32 at 41.4 against 45.9; the plain one-stream probe read 31.5 and 41.4 then.
-// The prefetch distance, 2 KiB, was about the best of 0-8 KiB for both.
+// The prefetch distances were about the best of 0-8 KiB: 2 KiB for f16, 1.5 KiB for
+// f32 (at 2 threads 1-1.5 KiB read 3-10 % more than 2 KiB in three interleaved
+// comparisons; at one thread they were even).
 template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
     constexpr int kStreams = 4;
