@@ -72,6 +72,9 @@ struct F16Row {
 // How many rows ahead the q8_0 kernel prefetches for a batch (q8_rows).
 constexpr int64_t kPrefetchRowsQ8 = 8;
 
+// How many parts of a matrix's rows decoding reads side by side (gemv_float, q8_rows).
+constexpr int kStreams = 4;
+
 // The dot products of S rows with x, the rows `stride` rows apart (y likewise), in
 // lockstep over the columns: each load of x serves S rows. Two accumulators per row
 // (columns i..i+15 and i+16..i+31 of every 32), then the 16-column and scalar tails:
@@ -118,7 +121,6 @@ inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, con
 // comparisons; at one thread they were even).
 template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    constexpr int kStreams = 4;
     const int64_t part = rows / kStreams;
     for (int64_t r = 0; r < part; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
     for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
@@ -212,13 +214,17 @@ void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, 
     if (NT > 1) {
         for (; r + 4 <= rows; r += 4) q8_tile<4, NT>(y + r, ldy, 1, w + r * ld, ld, x, kPrefetchRowsQ8 * ld);
     } else {
-        const int64_t part = rows / 4;
-        for (; r < part; ++r) q8_tile<4, 1>(y + r, ldy, part, w + r * ld, part * ld, x, kAheadQ8);
-        r = 4 * part;
+        const int64_t part = rows / kStreams;
+        for (; r < part; ++r) q8_tile<kStreams, 1>(y + r, ldy, part, w + r * ld, part * ld, x, kAheadQ8);
+        r = kStreams * part;
     }
     for (; r < rows; ++r) q8_tile<1, NT>(y + r, ldy, 1, w + r * ld, ld, x, 0);
 }
 
+// Inputs three at a time (then two, one): each row block's weights, decoded once
+// (load, offset, scales), serve three inputs. 4 rows x 3 inputs = 12 accumulators
+// plus 9 for the inputs fit the 32 registers (4 x 4 ran slower). pp512 at 1 thread,
+// q8_0, 5 interleaved runs of each: 612-661 tok/s with pairs, 670-730 with triples.
 void gemm_q8_0(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x, int64_t n) {
     int64_t t = 0;
     for (; t + 3 <= n; t += 3) q8_rows<3>(y + t * ldy, ldy, w, ld, rows, x + t);
