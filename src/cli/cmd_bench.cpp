@@ -112,7 +112,7 @@ std::string range(const Stats& s) { return fmt("%.1f", s.min) + "–" + fmt("%.1
 struct BenchOptions {
     std::vector<int64_t> threads, prompts;
     int64_t n_gen = 128;
-    int runs = 3;
+    int runs = 5;  // llama-bench's default (-r 5), and the issue's median of 5 for the first token
     std::string scripts, llama_bench, tokenizer_dir, text, analysis_model, output;
     std::vector<std::string> models;  // -m, else generated from --types
     std::vector<DType> types;
@@ -135,7 +135,7 @@ bool parse_bench_options(int argc, char** argv, BenchOptions& o) {
         "t,threads", "thread counts", text_value("1,2"))(
         "p,n-prompt", "prefill lengths", text_value("128,512"))(
         "n,n-gen", "decode length (0 = skip)", number_value("128"))(
-        "r,repetitions", "timed runs per test", number_value("3"))(
+        "r,repetitions", "timed runs per test", number_value("5"))(
         "no-llama", "do not run llama.cpp")(
         "llama-bench", "a native llama-bench binary to run instead of node-llama-cpp (same protocol, its own timers)",
         text_value())(

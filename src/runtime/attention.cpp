@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "kernels/kernels.h"
+#include "runtime/kv_cache.h"
 #include "util/thread_pool.h"
 
 namespace minigpt {
@@ -118,6 +119,31 @@ void attention_values(float* z, int64_t ldz, const float* p, HeadRows v, int64_t
                 });
         }
     });
+}
+
+// Chunk by chunk across the heads, not head by head: within a chunk of the cache one
+// head's keys (values) follow the previous head's, so a thread's heads are one stream
+// through memory per chunk instead of a short one per head and chunk. Decoding reads
+// the cache from memory (each token's weights flush it from every cache level), and
+// in isolation a 124M layer at position 72 took 24 us against 31 head by head (one
+// thread; 19 against 25.5 at two, each with half the heads). Each head's scores and
+// sums still run over its keys in order through the same kernels: the same numbers.
+void attention_decode(float* z, const float* q, const KVCache& cache, int64_t layer, int64_t h0, int64_t h1,
+                      int64_t group, int64_t T, int64_t hd, float* scores) {
+    const float scale = float(1.0 / std::sqrt(double(hd)));
+    const KernelTable& kt = kernels();
+    auto piece = [&](HeadRows r, int64_t j) { return r.base + j / kKVChunk * r.chunk_stride; };
+    for (int64_t j = 0; j < T; j += kKVChunk) {
+        const int64_t len = std::min(kKVChunk, T - j);
+        for (int64_t h = h0; h < h1; ++h)
+            kt.attn_scores(scores + (h - h0) * T + j, q + h * hd, piece(cache.k(layer, h / group), j), len, hd, scale);
+    }
+    for (int64_t h = h0; h < h1; ++h) kt.softmax(scores + (h - h0) * T, T);
+    for (int64_t j = 0; j < T; j += kKVChunk) {
+        const int64_t len = std::min(kKVChunk, T - j);
+        for (int64_t h = h0; h < h1; ++h)
+            kt.attn_values(z + h * hd, scores + (h - h0) * T + j, piece(cache.v(layer, h / group), j), len, hd, j > 0);
+    }
 }
 
 }  // namespace minigpt

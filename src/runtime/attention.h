@@ -9,6 +9,7 @@
 
 namespace minigpt {
 
+class KVCache;
 class ThreadPool;
 
 // Positions per chunk of the KV cache (kv_cache.h): one head's keys (or values)
@@ -42,6 +43,13 @@ void attention_values(float* z, int64_t ldz, const float* p, HeadRows v, int64_t
 
 // Rows [begin, end) of n query rows at positions pos0.. that thread `index` of
 // `count` takes: contiguous ranges with equal numbers of visible keys.
+// Decoding: one new query row (position T - 1) of query heads [h0, h1) of `layer`,
+// head h reading key/value head h / group of the cache, into z (head h at z + h * hd,
+// q likewise), with scores as (h1 - h0) rows of T. The same numbers as
+// attention_scores, _softmax and _values with n = 1, head by head.
+void attention_decode(float* z, const float* q, const KVCache& cache, int64_t layer, int64_t h0, int64_t h1,
+                      int64_t group, int64_t T, int64_t hd, float* scores);
+
 void causal_rows(int64_t n, int64_t pos0, int index, int count, int64_t* begin, int64_t* end);
 
 }  // namespace minigpt

@@ -30,9 +30,12 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
     kernels();  // chosen here, so that a bad MINIGPT_ISA throws on this thread, not in the pool
     blas::set_threads(opt.n_threads);
     const int64_t d = cfg_.n_embd, B = n_batch_;
-    // Activations: (batch, 6 d + n_ff + n_ctx) floats and the logits; every factor is
-    // bounded by the model checks (2^20), so only the total against memory is in question.
-    check_allocation(4 * (uint64_t(B) * uint64_t(6 * d + cfg_.n_ff + n_ctx_) + uint64_t(cfg_.n_vocab)),
+    // Activations: (batch, 6 d + n_ff) floats, the scores (max(batch, heads), n_ctx) and
+    // the logits; every factor is bounded by the model checks (2^20), so only the total
+    // against memory is in question.
+    const int64_t score_rows = std::max(B, cfg_.n_head);  // decoding keeps every head's
+    check_allocation(4 * (uint64_t(B) * uint64_t(6 * d + cfg_.n_ff) + uint64_t(score_rows) * uint64_t(n_ctx_) +
+                          uint64_t(cfg_.n_vocab)),
                      "the activations for a batch of " + std::to_string(B) + " tokens",
                      "lower -b/--batch-size or -c/--ctx-size");
     x_.resize(size_t(B * d));
@@ -41,7 +44,7 @@ Transformer::Transformer(const Model& model, const TransformerOptions& opt)
     z_.resize(size_t(B * d));
     proj_.resize(size_t(B * d));
     ff_.resize(size_t(B * cfg_.n_ff));
-    scores_.resize(size_t(B * n_ctx_));
+    scores_.resize(size_t(score_rows * n_ctx_));
     logits_.assign(size_t(cfg_.n_vocab), 0.f);
     scratch_.reserve(std::max(d, cfg_.n_ff));
 }
@@ -197,13 +200,21 @@ void Transformer::attention(int64_t l, int64_t n) {
         if (want(Hook::Pattern)) emit(Hook::Pattern, L, int(h), s, n, T, T);
         attention_values(z_.data() + h * hd, d, s, vc, n, pos_, hd, pool);
     };
-    // Decoding has too few rows to split (kMinRowsToSplit), and one thread doing every
-    // head left the others waiting (~6 % of a 2-thread q8_0 token): the heads run side
-    // by side, each thread with its own rows of scores_. A head's numbers come from the
-    // same kernels either way. Hooks that watch scores see the heads in order, serially.
-    const bool split_heads = n < kMinRowsToSplit && pool_.size() > 1 && n * pool_.size() <= n_batch_ &&
-                             !want(Hook::AttnScores) && !want(Hook::Pattern);
-    if (split_heads) {
+    // Too few rows to split (kMinRowsToSplit), and one thread doing every head left the
+    // others waiting (~6 % of a 2-thread q8_0 token): the heads run side by side. A
+    // head's numbers come from the same kernels either way. Hooks that watch scores see
+    // the heads in order, serially.
+    const bool watched = want(Hook::AttnScores) || want(Hook::Pattern);
+    if (n == 1 && !watched) {
+        // Decoding: each thread a range of heads, read chunk by chunk (attention_decode),
+        // the ranges claimed as gemv's are. scores_ holds a row for every head.
+        const int64_t H = cfg_.n_head, group = H / cfg_.n_head_kv;
+        const int tasks = std::min<int>(pool_.size(), int(H));
+        pool_.for_each(tasks, [&](int64_t t, int) {
+            const int64_t h0 = H * t / tasks, h1 = H * (t + 1) / tasks;
+            attention_decode(z_.data(), q, cache_, l, h0, h1, group, T, hd, scores_.data() + h0 * T);
+        });
+    } else if (n < kMinRowsToSplit && pool_.size() > 1 && n * pool_.size() <= n_batch_ && !watched) {
         pool_.for_each(cfg_.n_head, [&](int64_t h, int thread) { head(h, scores_.data() + thread * n * T, nullptr); });
     } else {
         for (int64_t h = 0; h < cfg_.n_head; ++h) head(h, scores_.data(), &pool_);

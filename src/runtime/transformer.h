@@ -76,7 +76,7 @@ private:
     UninitVector<float> z_;       // (n_batch, d)      heads' weighted values
     UninitVector<float> proj_;    // (n_batch, d)      attention / MLP output
     UninitVector<float> ff_;      // (n_batch, n_ff)   MLP hidden
-    UninitVector<float> scores_;  // (n_batch, n_ctx)  one head's scores, then pattern
+    UninitVector<float> scores_;  // (max(n_batch, n_head), n_ctx): a head's scores, then pattern; decoding, every head's
     std::vector<float> logits_;      // (n_vocab)  last position
     std::vector<float> logits_all_;  // (rows, n_vocab) grown on first all_logits request
 };

@@ -9,6 +9,7 @@
 
 #include "kernels/kernels.h"
 #include "runtime/model.h"
+#include "runtime/random_model.h"
 #include "tiny_model.h"
 #include "runtime/transformer.h"
 
@@ -170,6 +171,46 @@ TEST_CASE("hooks: an intervention on hook_z changes the logits; none leaves them
     cut.set_hooks(&ablate);
     const float* l2 = cut.forward(ids.data(), 12);
     CHECK(max_abs_diff(l2, base.data(), 96) > 1e-3f);
+}
+
+// Decoding reads the KV cache chunk by chunk across a thread's heads
+// (attention_decode); a hook on the pattern sends every head through the per-head
+// path (attention_scores, _softmax, _values) instead. The two must agree bit for
+// bit: with grouped key/value heads, over several cache chunks (kKVChunk = 32), and
+// with head ranges of unequal size (3 threads, 4 heads).
+TEST_CASE("forward: decoding's chunk-by-chunk attention equals the per-head path bit for bit") {
+    struct PatternWatcher : ForwardHooks {
+        uint32_t wanted() const override { return hook_bit(Hook::Pattern); }
+        void on(const HookView&) override {}
+    };
+    ModelShape grouped;
+    grouped.n_head = 6;
+    grouped.n_head_kv = 2;
+    grouped.n_embd = 48;
+    for (const ModelShape& shape : {ModelShape{}, grouped}) {
+        CAPTURE(shape.n_head_kv);
+        TempPath p("decode_heads.gguf");
+        write_random_gpt2(p.path, shape, DType::F32, 17);
+        auto model = Model::load(p.path);
+        const int64_t V = shape.n_vocab, n = 60;  // two chunks of the cache and part of a third
+        const auto ids = random_ids(n, V, 23);
+        for (int threads : {1, 2, 3}) {
+            CAPTURE(threads);
+            TransformerOptions o;
+            o.n_threads = threads;
+            o.n_batch = 1;
+            Transformer fast(*model, o), per_head(*model, o);
+            PatternWatcher watch;
+            per_head.set_hooks(&watch);
+            int64_t differing = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                const float* a = fast.forward(&ids[size_t(i)], 1);
+                const float* b = per_head.forward(&ids[size_t(i)], 1);
+                differing += !std::equal(a, a + V, b);
+            }
+            CHECK(differing == 0);
+        }
+    }
 }
 
 TEST_CASE("kernels: f16 and q8_0 GEMV equal their scalar twins") {
