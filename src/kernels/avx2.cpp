@@ -81,11 +81,20 @@ inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, con
 // The rows cut into four parts read side by side, four streams in order through
 // memory, as the AVX-512 kernel reads them (avx512.cpp says why).
 template <class Row>
+void gemv_float_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    for (int64_t r = 0; r < steps; ++r) dot_rows<Row, kGemvParts>(y + r, w + r * ld, ld, part, x, cols);
+}
+template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    constexpr int kStreams = 4;
-    const int64_t part = rows / kStreams;
-    for (int64_t r = 0; r < part; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
-    for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
+    const int64_t part = rows / kGemvParts;
+    gemv_float_parts<Row>(y, w, ld, part, part, x, cols);
+    for (int64_t r = kGemvParts * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
+}
+void gemv_f32_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    gemv_float_parts<F32Row>(y, w, ld, part, steps, x, cols);
+}
+void gemv_f16_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    gemv_float_parts<F16Row>(y, w, ld, part, steps, x, cols);
 }
 
 void gemv_f32(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
@@ -138,6 +147,12 @@ void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, 
     if (NT > 1)
         for (; r + 4 <= rows; r += 4) q8_tile<4, NT>(y + r, ldy, w + r * ld, ld, x);
     for (; r < rows; ++r) q8_tile<1, NT>(y + r, ldy, w + r * ld, ld, x);
+}
+
+// One row at a time here too: the four parts' rows of each step in turn.
+void gemv_q8_0_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const QuantizedVector* x) {
+    for (int64_t r = 0; r < steps; ++r)
+        for (int s = 0; s < kGemvParts; ++s) q8_tile<1, 1>(y + r + s * part, 0, w + (r + s * part) * ld, ld, x);
 }
 
 void gemm_q8_0(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x, int64_t n) {
@@ -456,7 +471,7 @@ void layer_norm(float* out, const float* x, int64_t n, const float* w, const flo
 
 const KernelTable kTable = {KernelIsa::Avx2, "avx2",      gemv_f32,    gemv_f16, gemm_q8_0, quantize_q8_0, dequantize_f16,
                             dequantize_q8_0, attn_scores, attn_values, softmax,  gelu,      nullptr,   layer_norm,
-                            attn_scores_rows, attn_values_rows};
+                            attn_scores_rows, attn_values_rows, gemv_f32_parts, gemv_f16_parts, gemv_q8_0_parts};
 
 }  // namespace
 

@@ -73,7 +73,7 @@ struct F16Row {
 constexpr int64_t kPrefetchRowsQ8 = 8;
 
 // How many parts of a matrix's rows decoding reads side by side (gemv_float, q8_rows).
-constexpr int kStreams = 4;
+constexpr int kStreams = kGemvParts;
 
 // The dot products of S rows with x, the rows `stride` rows apart (y likewise), in
 // lockstep over the columns: each load of x serves S rows. Two accumulators per row
@@ -120,20 +120,36 @@ inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, con
 // f32 (at 2 threads 1-1.5 KiB read 3-10 % more than 2 KiB in three interleaved
 // comparisons; at one thread they were even).
 template <class Row>
+void gemv_float_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    for (int64_t r = 0; r < steps; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
+}
+template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
     const int64_t part = rows / kStreams;
-    for (int64_t r = 0; r < part; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
+    gemv_float_parts<Row>(y, w, ld, part, part, x, cols);
     for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
 }
 
+inline bool on_cache_lines(const uint8_t* w, int64_t ld) {
+    return ((reinterpret_cast<uintptr_t>(w) | uintptr_t(ld)) & 63) == 0;
+}
 void gemv_f32(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    if (((reinterpret_cast<uintptr_t>(w) | uintptr_t(ld)) & 63) == 0)
+    if (on_cache_lines(w, ld))
         gemv_float<F32Row>(y, w, ld, rows, x, cols);
     else
         gemv_float<F32SplitRow>(y, w, ld, rows, x, cols);
 }
 void gemv_f16(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
     gemv_float<F16Row>(y, w, ld, rows, x, cols);
+}
+void gemv_f32_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    if (on_cache_lines(w, ld))
+        gemv_float_parts<F32Row>(y, w, ld, part, steps, x, cols);
+    else
+        gemv_float_parts<F32SplitRow>(y, w, ld, part, steps, x, cols);
+}
+void gemv_f16_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
+    gemv_float_parts<F16Row>(y, w, ld, part, steps, x, cols);
 }
 
 // q8_0 · q8_0 with VNNI: vpdpbusd multiplies unsigned by signed bytes, so the
@@ -208,6 +224,9 @@ void q8_tile(float* y, int64_t ldy, int64_t y_step, const uint8_t* w, int64_t ro
 // 39.7; 0 and 1 KiB ahead 35.8 and 36.6, non-temporal 39.7); in `generate
 // --profile` the token took 3.5 ms against 4.1.
 constexpr int64_t kAheadQ8 = 2048;
+void gemv_q8_0_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const QuantizedVector* x) {
+    for (int64_t r = 0; r < steps; ++r) q8_tile<kStreams, 1>(y + r, 0, part, w + r * ld, part * ld, x, kAheadQ8);
+}
 template <int NT>
 void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x) {
     int64_t r = 0;
@@ -215,7 +234,7 @@ void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, 
         for (; r + 4 <= rows; r += 4) q8_tile<4, NT>(y + r, ldy, 1, w + r * ld, ld, x, kPrefetchRowsQ8 * ld);
     } else {
         const int64_t part = rows / kStreams;
-        for (; r < part; ++r) q8_tile<kStreams, 1>(y + r, ldy, part, w + r * ld, part * ld, x, kAheadQ8);
+        gemv_q8_0_parts(y, w, ld, part, part, x);
         r = kStreams * part;
     }
     for (; r < rows; ++r) q8_tile<1, NT>(y + r, ldy, 1, w + r * ld, ld, x, 0);
@@ -533,7 +552,7 @@ void layer_norm(float* out, const float* x, int64_t n, const float* w, const flo
 
 const KernelTable kTable = {KernelIsa::Avx512, "avx512", gemv_f32,    gemv_f16,    gemm_q8_0, quantize_q8_0, dequantize_f16,
                             dequantize_q8_0,   attn_scores, attn_values, softmax,     gelu,         avx512::gemm, layer_norm,
-                            attn_scores_rows,  attn_values_rows};
+                            attn_scores_rows,  attn_values_rows, gemv_f32_parts, gemv_f16_parts, gemv_q8_0_parts};
 
 }  // namespace
 

@@ -2,16 +2,19 @@
 // the fallback on CPUs without AVX2), and the matrix-level entry points.
 #include "kernels/kernels.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "format/f16.h"
+#include "util/step_handoff.h"
 #include "util/thread_pool.h"
 
 #if defined(__x86_64__)
@@ -60,6 +63,23 @@ void gemm_q8_0_scalar(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64
             }
             y[t * ldy + r] = s;
         }
+}
+
+// The four parts' rows of each step, one row at a time: each row as the kernels above.
+void gemv_f32_parts_scalar(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x,
+                           int64_t cols) {
+    for (int64_t r = 0; r < steps; ++r)
+        for (int s = 0; s < kGemvParts; ++s) gemv_f32_scalar(y + r + s * part, w + (r + s * part) * ld, ld, 1, x, cols);
+}
+void gemv_f16_parts_scalar(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x,
+                           int64_t cols) {
+    for (int64_t r = 0; r < steps; ++r)
+        for (int s = 0; s < kGemvParts; ++s) gemv_f16_scalar(y + r + s * part, w + (r + s * part) * ld, ld, 1, x, cols);
+}
+void gemv_q8_0_parts_scalar(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps,
+                            const QuantizedVector* x) {
+    for (int64_t r = 0; r < steps; ++r)
+        for (int s = 0; s < kGemvParts; ++s) gemm_q8_0_scalar(y + r + s * part, 0, w + (r + s * part) * ld, ld, 1, x, 1);
 }
 
 void quantize_q8_0_scalar(const float* x, int64_t n, QuantizedVector& out) {
@@ -155,7 +175,8 @@ const KernelTable kScalar = {KernelIsa::Scalar,     "scalar",           gemv_f32
                              gemm_q8_0_scalar,      quantize_q8_0_scalar, dequantize_f16_scalar,
                              dequantize_q8_0_scalar, attn_scores_scalar, attn_values_scalar, softmax_scalar,
                              gelu_scalar,           nullptr,            layer_norm_scalar,
-                             attn_scores_rows_scalar, attn_values_rows_scalar};
+                             attn_scores_rows_scalar, attn_values_rows_scalar, gemv_f32_parts_scalar,
+                             gemv_f16_parts_scalar,   gemv_q8_0_parts_scalar};
 
 #if defined(__x86_64__)
 // F16C from CPUID leaf 1 (clang 14's __builtin_cpu_supports does not know "f16c").
@@ -318,32 +339,83 @@ void gemv_rows_scalar(float* y, const Matrix& w, const float* x, int64_t r0, int
     gemv_rows_using(kScalar, y, w, x, r0, r1);
 }
 
+namespace {
+
+// One task's share of a decoding GEMV: rows [r0, r0 + kGemvParts * part) read as
+// kGemvParts parts side by side, `part` steps shared through `steps`, and the few
+// rows after them up to r1.
+struct alignas(64) GemvShare {
+    StepHandoff steps;
+    int64_t r0 = 0, r1 = 0, part = 0;
+};
+
+// Bytes of W an owner reads between looks at a request (a block: a kernel call),
+// and the fewest blocks left that it halves for a helper: each handed-over run
+// starts new streams, which cost more than they win below that.
+constexpr int64_t kBlockBytes = 64 * 1024, kMinGiveBlocks = 4;
+
+}  // namespace
+
 void gemv(float* y, const Matrix& w, const float* x, const float* bias, ThreadPool* pool) {
     const KernelTable& kt = kernels();
     // q8_0: the activation is quantized once, here, and shared by every thread.
     QuantizedScratch qs(w.type == DType::Q8_0 ? w.cols : 0);
     if (w.type == DType::Q8_0) kt.quantize_q8_0(x, w.cols, qs.vec());
-    auto rows = [&](int64_t r0, int64_t r1) {
-        gemv_with(kt, y, w, x, r0, r1, &qs.vec());
+    auto add_bias = [&](int64_t r0, int64_t r1) {
         if (bias)
             for (int64_t r = r0; r < r1; ++r) y[r] += bias[r];
     };
-    // One range of rows per thread, each a multiple of 16 rows (its outputs on cache
-    // lines of its own). Every range starts a new stream from memory, and smaller
-    // ranges claimed in turn (8 a thread, as parallel_for would) cost more in ramp-up
-    // than they won in balance: GPT-2 124M q8_0 at 2 threads, the 768x768 output
-    // projection took 23 us against 15 us, the QKV projection 47-57 us against 36.
-    // The ranges are still claimed, not assigned: a thread the OS has not scheduled
-    // leaves its range to the others.
-    if (pool) {
-        pool->run([&](int t, int count) {
-            int64_t r0, r1;
-            ThreadPool::chunk(w.rows, 16, t, count, &r0, &r1);
-            if (r0 < r1) rows(r0, r1);
-        });
-    } else {
-        rows(0, w.rows);
+    const int threads = pool ? pool->size() : 1;
+    if (threads == 1 || w.type == DType::BF16) {
+        gemv_with(kt, y, w, x, 0, w.rows, &qs.vec());
+        add_bias(0, w.rows);
+        return;
     }
+    // One range of rows per task (as many as threads), each a multiple of 16 rows (its
+    // outputs on cache lines of its own) and read as kGemvParts streams in order. A
+    // thread done with its range asks another for the back half of what it has left
+    // (StepHandoff). On our 2-vCPU VMs, with ranges alone, one thread waited for the
+    // other 15-45 % of the time of one token's products, whichever thread it was from
+    // one run to the next; smaller ranges claimed in turn cost more in stream ramp-ups
+    // than they won in balance (64-row pieces: 55 against 66 GB/s). Every row's number
+    // is the kernel's whichever thread computes it (gemv_*_parts).
+    static thread_local std::unique_ptr<GemvShare[]> shares;
+    static thread_local int capacity = 0;
+    if (capacity < threads) shares.reset(new GemvShare[size_t(threads)]), capacity = threads;
+    for (int t = 0; t < threads; ++t) {
+        GemvShare& s = shares[size_t(t)];
+        ThreadPool::chunk(w.rows, 16, t, threads, &s.r0, &s.r1);
+        s.part = (s.r1 - s.r0) / kGemvParts;
+        s.steps.reset(s.part);
+    }
+    const int64_t ld = w.row_bytes();
+    const int64_t block = std::max<int64_t>(1, kBlockBytes / (kGemvParts * ld)), min_give = kMinGiveBlocks * block;
+    auto run_steps = [&](const GemvShare& s, int64_t a, int64_t b) {
+        const int64_t r = s.r0 + a;
+        switch (w.type) {
+            case DType::F32: kt.gemv_f32_parts(y + r, w.row(r), ld, s.part, b - a, x, w.cols); break;
+            case DType::F16: kt.gemv_f16_parts(y + r, w.row(r), ld, s.part, b - a, x, w.cols); break;
+            case DType::Q8_0: kt.gemv_q8_0_parts(y + r, w.row(r), ld, s.part, b - a, &qs.vec()); break;
+            case DType::BF16: break;
+        }
+        for (int p = 0; p < kGemvParts; ++p) add_bias(r + p * s.part, r + p * s.part + (b - a));
+    };
+    GemvShare* all = shares.get();
+    pool->for_each(threads, [&](int64_t t, int) {
+        GemvShare& own = all[t];
+        const int64_t tail = own.r0 + kGemvParts * own.part;
+        gemv_with(kt, y, w, x, tail, own.r1, &qs.vec());
+        add_bias(tail, own.r1);
+        int64_t a, b;
+        while (own.steps.next(block, min_give, &a, &b)) run_steps(own, a, b);
+        for (;;) {  // then help the share with the most steps left, while one gives some
+            GemvShare* most = nullptr;
+            for (int o = 0; o < threads; ++o)
+                if (o != t && (!most || all[o].steps.left() > most->steps.left())) most = &all[o];
+            if (most->steps.left() < min_give || !most->steps.ask(&a, &b)) break;
+            run_steps(*most, a, b);
+        }
+    });
 }
 
 void gelu_parallel(float* x, int64_t n, ThreadPool* pool) {

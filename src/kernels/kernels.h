@@ -84,7 +84,19 @@ struct KernelTable {
                              int64_t hd, float scale);
     void (*attn_values_rows)(float* z, int64_t ldz, const float* p, int64_t ldp, int64_t rows, const float* v, int64_t T,
                              int64_t hd, bool accumulate);
+    // Decoding reads a range of rows as four parts side by side (four streams); these
+    // take `steps` of them: y[r + s*part] = dot(row r + s*part of W, x) for r < steps,
+    // s < 4, each row's number as gemv_f32 / gemv_f16 / gemm_q8_0 (n = 1) give it. So
+    // threads can take steps of each other's ranges (gemv with a pool, kernels.cpp).
+    void (*gemv_f32_parts)(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x,
+                           int64_t cols);
+    void (*gemv_f16_parts)(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x,
+                           int64_t cols);
+    void (*gemv_q8_0_parts)(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const QuantizedVector* x);
 };
+
+// The parts gemv_*_parts reads side by side.
+constexpr int kGemvParts = 4;
 
 // The kernels in use, and by instruction set. In use: the table force_kernel_isa()
 // chose, else the one the environment variable MINIGPT_ISA names (avx512, avx2 or

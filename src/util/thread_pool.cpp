@@ -3,19 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <sched.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
 
 namespace minigpt {
 
 namespace {
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
-#endif
-}
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -73,7 +64,7 @@ void ThreadPool::worker(int index) {
         if (g == seen) {
             const double t0 = now_s();
             for (int spins = 0; (g = generation_.load(std::memory_order_acquire)) == seen; ++spins) {
-                cpu_relax();
+                ThreadPool::cpu_relax();
                 if ((spins & 255) == 255 && now_s() - t0 > kSpinSeconds) break;
             }
         }
@@ -109,7 +100,7 @@ void ThreadPool::for_each(int64_t n_tasks, const std::function<void(int64_t, int
     // that makes no progress for kSpinSeconds (descheduled) makes us yield.
     const double t0 = now_s();
     for (int spins = 0; done_.load(std::memory_order_acquire) != n_tasks; ++spins) {
-        cpu_relax();
+        ThreadPool::cpu_relax();
         if ((spins & 1023) == 1023 && now_s() - t0 > kSpinSeconds) sched_yield();
     }
 }

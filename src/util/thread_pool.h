@@ -51,6 +51,14 @@ public:
     // aligned to `grain` covers.
     static void chunk(int64_t n, int64_t grain, int index, int count, int64_t* begin, int64_t* end);
 
+    // One turn of a spin-wait: tells the core (its sibling thread, the power
+    // management) that this thread is only polling.
+    static void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+
     // How long an idle worker keeps polling before it sleeps.
     static constexpr double kSpinSeconds = 2e-3;
     static constexpr int kChunksPerThread = 8;

@@ -20,6 +20,7 @@
 #include "format/f16.h"
 #include "kernels/kernels.h"
 #include "runtime/linear.h"
+#include "util/step_handoff.h"
 #include "util/thread_pool.h"
 
 using namespace minigpt;
@@ -180,6 +181,63 @@ TEST_CASE("kernels: a decoding GEMV row's number depends neither on the rows rea
             }
         }
     });
+}
+
+TEST_CASE("kernels: decoding GEMV steps taken in any runs give every row the number of the whole range") {
+    // gemv with a pool hands runs of steps of one thread's range to another
+    // (kernels.cpp): the runs must give each row what one pass over the range gives.
+    for_each_isa([](const KernelTable& kt) {
+        for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
+            for (int64_t cols : {768, 96}) {
+                const int64_t part = 13, rows = kGemvParts * part;
+                TestMatrix w(type, rows, cols, uint32_t(cols + 7));
+                const auto x = normal_floats(cols, uint32_t(cols) + 2);
+                QuantizedVectors xq(1, cols);
+                if (type == DType::Q8_0) kt.quantize_q8_0(x.data(), cols, xq.v[0]);
+                const int64_t ld = w.m.row_bytes();
+                std::vector<float> whole(static_cast<size_t>(rows)), runs(static_cast<size_t>(rows), -1.f);
+                if (type == DType::F32) kt.gemv_f32(whole.data(), w.m.row(0), ld, rows, x.data(), cols);
+                if (type == DType::F16) kt.gemv_f16(whole.data(), w.m.row(0), ld, rows, x.data(), cols);
+                if (type == DType::Q8_0) kt.gemm_q8_0(whole.data(), rows, w.m.row(0), ld, rows, xq.v.data(), 1);
+                for (auto [a, b] : {std::pair<int64_t, int64_t>{0, 5}, {5, 6}, {6, 13}}) {
+                    if (type == DType::F32) kt.gemv_f32_parts(runs.data() + a, w.m.row(a), ld, part, b - a, x.data(), cols);
+                    if (type == DType::F16) kt.gemv_f16_parts(runs.data() + a, w.m.row(a), ld, part, b - a, x.data(), cols);
+                    if (type == DType::Q8_0) kt.gemv_q8_0_parts(runs.data() + a, w.m.row(a), ld, part, b - a, xq.v.data());
+                }
+                CAPTURE(cols);
+                CHECK(std::memcmp(runs.data(), whole.data(), whole.size() * sizeof(float)) == 0);
+            }
+        }
+    });
+}
+
+TEST_CASE("kernels: gemv with a pool equals gemv on one thread bit for bit, bias included") {
+    // More threads than this machine's cores (3, 5 on 2 vCPUs): threads fall behind and
+    // others take steps of their ranges (a range hands some over only while it has 256
+    // KiB left, hence the 40003 rows). Row counts leave ranges with rows
+    // after their four parts, and 50 leaves ranges of a few steps only.
+    for (DType type : {DType::F32, DType::F16, DType::Q8_0}) {
+        for (int64_t rows : {40003, 777, 50}) {
+            const int64_t cols = 96;
+            TestMatrix w(type, rows, cols, uint32_t(rows));
+            const auto x = normal_floats(cols, 5);
+            const auto bias = normal_floats(rows, 6);
+            std::vector<float> one(static_cast<size_t>(rows));
+            gemv(one.data(), w.m, x.data(), bias.data(), nullptr);
+            for (int threads : {2, 3, 5}) {
+                ThreadPool pool(threads);
+                int64_t differing = 0;
+                for (int rep = 0; rep < 20; ++rep) {
+                    std::vector<float> many(static_cast<size_t>(rows), -1.f);
+                    gemv(many.data(), w.m, x.data(), bias.data(), &pool);
+                    differing += std::memcmp(many.data(), one.data(), one.size() * sizeof(float)) != 0;
+                }
+                CAPTURE(rows);
+                CAPTURE(threads);
+                CHECK(differing == 0);
+            }
+        }
+    }
 }
 
 TEST_CASE("kernels: q8_0 activation quantization is ggml's formula, identical in every instruction set") {
@@ -436,6 +494,54 @@ TEST_CASE("kernels: LayerNorm equals the scalar loop (double sums), rows split o
     gelu_parallel(g1.data(), 5000, nullptr);
     gelu_parallel(g2.data(), 5000, &pool);
     CHECK(g1 == g2);
+}
+
+TEST_CASE("step handoff: the owner's blocks and what it hands to helpers cover every step exactly once") {
+    StepHandoff h;
+    int64_t a = -1, b = -1;
+    h.reset(10);
+    CHECK(!h.ask(&a, &b));  // not begun: no one would answer
+    CHECK((h.next(4, 2, &a, &b) && a == 0 && b == 4));
+    CHECK((h.next(4, 2, &a, &b) && a == 4 && b == 8));
+    CHECK((h.next(4, 2, &a, &b) && a == 8 && b == 10));
+    CHECK(!h.next(4, 2, &a, &b));
+    CHECK(!h.ask(&a, &b));  // done: refused
+    CHECK(h.left() == 0);
+
+    // One owner that works slowly (so that helpers find steps left) and 1 or 3 helpers.
+    for (int helpers : {1, 3}) {
+        const int64_t n = 20000;
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (auto& x : hits) x.store(0);
+        std::atomic<int64_t> handed{0};
+        std::atomic<bool> owner_done{false};
+        h.reset(n);
+        auto mark = [&](int64_t from, int64_t to) {
+            for (int64_t i = from; i < to; ++i) hits[size_t(i)].fetch_add(1);
+        };
+        std::vector<std::thread> ts;
+        ts.emplace_back([&] {
+            int64_t x, y;
+            while (h.next(8, 16, &x, &y)) {
+                mark(x, y);
+                std::this_thread::sleep_for(std::chrono::microseconds(2));
+            }
+            owner_done = true;
+        });
+        for (int i = 0; i < helpers; ++i)
+            ts.emplace_back([&] {
+                int64_t x, y;
+                while (!owner_done)
+                    if (h.ask(&x, &y)) mark(x, y), handed += y - x;
+            });
+        for (auto& t : ts) t.join();
+        int64_t wrong = 0;
+        for (auto& x : hits) wrong += x.load() != 1;
+        CAPTURE(helpers);
+        CHECK(wrong == 0);
+        CHECK(handed.load() > 0);
+        MESSAGE(helpers << " helper(s) took " << handed.load() << " of " << n << " steps");
+    }
 }
 
 TEST_CASE("thread pool: every index once, every element once, many quick jobs, wake-up after sleeping") {
