@@ -94,6 +94,40 @@ std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads
     return out;
 }
 
+double roofline_bandwidth(int n_threads) {
+    // In minutes when this VM's memory was contended, the decoding kernels read a fresh
+    // buffer up to a third faster than every STREAM-style pattern of the probe (one
+    // thread, f16 kernel: 39-41 GB/s against 28-31, 2026-12-07 13:40 UTC), and the
+    // rows of such a minute showed decoding above 100 %. Their reads are patterns too.
+    std::vector<ReadPattern> kernel_reads;
+    for (KernelIsa isa : {KernelIsa::Avx512, KernelIsa::Avx2}) {
+        const KernelTable* kt = kernels_for(isa);
+        if (!kt) continue;
+        for (DType type : {DType::F32, DType::F16, DType::Q8_0})
+            kernel_reads.push_back([kt, type](const float* p, int64_t n) {
+                // The buffer as the rows of a matrix of 768 columns, times a vector.
+                const int64_t cols = 768, ld = dtype_row_bytes(type, cols), rows = n * int64_t(sizeof(float)) / ld;
+                thread_local std::vector<float> x, y;
+                thread_local std::vector<int8_t> q;
+                thread_local std::vector<float> d;
+                thread_local std::vector<int32_t> offset;
+                x.assign(size_t(cols), 1.f);
+                y.resize(size_t(rows));
+                const uint8_t* w = reinterpret_cast<const uint8_t*>(p);
+                if (type == DType::F32) kt->gemv_f32(y.data(), w, ld, rows, x.data(), cols);
+                if (type == DType::F16) kt->gemv_f16(y.data(), w, ld, rows, x.data(), cols);
+                if (type == DType::Q8_0) {
+                    q.resize(size_t(cols)), d.resize(size_t(cols / 32)), offset.resize(size_t(cols / 32 * 8));
+                    QuantizedVector xq{cols / 32, q.data(), d.data(), offset.data()};
+                    kt->quantize_q8_0(x.data(), cols, xq);
+                    kt->gemm_q8_0(y.data(), 0, w, ld, rows, &xq, 1);
+                }
+                return y.empty() ? 0.f : y[0];
+            });
+    }
+    return measure_read_bandwidth(n_threads, 5, kernel_reads);
+}
+
 double decode_bytes_per_token(const Model& m, int64_t pos, double kv_bytes_per_value) {
     const Config& c = m.config();
     const double kv = 2.0 * double(c.n_layer) * double(pos + 1) * double(c.n_embd) * kv_bytes_per_value;

@@ -28,6 +28,12 @@ std::vector<double> bench_decode(const Model& m, int64_t n_tokens, int n_threads
                                  const std::function<void()>& around = {});
 
 
+// The roofline's bandwidth: measure_read_bandwidth with the decoding kernels' own
+// reads among its patterns (the f32, f16 and q8_0 matrix-vector kernels of every
+// instruction set this CPU runs, over the probe's buffer), so that no kernel can
+// read fresh memory faster than the probe does.
+double roofline_bandwidth(int n_threads);
+
 // Bytes read from memory per decoded token at position pos: all weights the
 // token touches plus the KV cache of the positions before it (kv_bytes_per_value:
 // 4 for our f32 cache, 2 for llama.cpp's default f16 cache).

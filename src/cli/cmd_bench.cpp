@@ -287,7 +287,7 @@ private:
         auto probe_into = [this, t](std::vector<double>& bw) {
             return [this, t, &bw] {
                 peak_ = std::max(peak_, peak_resident_bytes());
-                bw.push_back(measure_read_bandwidth(int(t)));
+                bw.push_back(roofline_bandwidth(int(t)));
                 reset_peak_resident();
             };
         };
@@ -295,7 +295,7 @@ private:
         const Stats s = ours([&] { return tok_ours = bench_decode(*model_, o_.n_gen, int(t), o_.runs, probe_into(bw_ours)); });
         const Stats a = avx2([&] { return tok_avx2 = bench_decode(*model_, o_.n_gen, int(t), o_.runs, probe_into(bw_avx2)); });
         // llama-bench times its runs itself: its roofline brackets the whole test.
-        const double bw_llama = llama_ok_ ? measure_read_bandwidth(int(t)) : 0;
+        const double bw_llama = llama_ok_ ? roofline_bandwidth(int(t)) : 0;
         const ExternalResult l = theirs(test, int(t));
         // Average bytes per token over the positions decoded.
         const double bytes = decode_bytes_per_token(*model_, o_.n_gen / 2);
@@ -304,7 +304,7 @@ private:
         f.avx2 = run_fraction(tok_avx2, bw_avx2, bytes);
         if (l.ok)
             f.llama = l.tok_s.median * decode_bytes_per_token(*model_, o_.n_gen / 2, 2.0) /
-                      std::max(bw_llama, measure_read_bandwidth(int(t)));
+                      std::max(bw_llama, roofline_bandwidth(int(t)));
         row(test, t, s, a, l, f);
     }
 

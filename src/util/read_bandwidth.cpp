@@ -51,7 +51,7 @@ float read_streams(const float* p, int64_t n, int streams, bool prefetch) {
 }
 }  // namespace
 
-double measure_read_bandwidth(int n_threads, int runs) {
+double measure_read_bandwidth(int n_threads, int runs, const std::vector<ReadPattern>& more) {
     // 1 GiB, far beyond any last-level cache of these machines, in transparent huge
     // pages where the kernel gives them (fewer TLB misses: the probe should read at
     // least as fast as anything else on the machine, or the roofline flatters us).
@@ -73,18 +73,23 @@ double measure_read_bandwidth(int n_threads, int runs) {
     // ahead, and the roofline is the fastest of them all: on this project's Zen 5 VM
     // one stream read ~37 GB/s at one thread, two ~40 and eight ~42, and the
     // decoding kernels, which read four prefetched streams, beat the one-stream
-    // probe; a roofline must not be beaten.
+    // probe; a roofline must not be beaten. `more` adds the caller's patterns.
+    std::vector<ReadPattern> patterns;
+    for (const auto& pattern : kProbePatterns) {
+        const int streams = pattern.first;
+        const bool prefetch = pattern.second;
+        patterns.push_back([streams, prefetch](const float* p, int64_t len) { return read_streams(p, len, streams, prefetch); });
+    }
+    patterns.insert(patterns.end(), more.begin(), more.end());
     std::vector<float> sums(size_t(n_threads), 0.f);
     double best = 0;
     for (int r = 0; r < runs; ++r)
-        for (const auto& pattern : kProbePatterns) {
-            const int streams = pattern.first;
-            const bool prefetch = pattern.second;
+        for (const ReadPattern& read : patterns) {
             const double t0 = now_s();
             pool.for_each(n_threads, [&](int64_t t, int) {
                 int64_t a, b;
                 part(t, &a, &b);
-                sums[size_t(t)] += read_streams(buf + a, b - a, streams, prefetch);
+                sums[size_t(t)] += read(buf + a, b - a);
             });
             const double dt = now_s() - t0;
             best = std::max(best, double(bytes) / dt);

@@ -20,6 +20,7 @@
 #include "format/f16.h"
 #include "kernels/kernels.h"
 #include "runtime/linear.h"
+#include "util/read_bandwidth.h"
 #include "util/step_handoff.h"
 #include "util/thread_pool.h"
 
@@ -542,6 +543,21 @@ TEST_CASE("step handoff: the owner's blocks and what it hands to helpers cover e
         CHECK(handed.load() > 0);
         MESSAGE(helpers << " helper(s) took " << handed.load() << " of " << n << " steps");
     }
+}
+
+TEST_CASE("read bandwidth: the caller's patterns read the whole buffer, once a round, among the probe's own") {
+    // minigpt bench adds the decoding kernels' reads to the probe (roofline_bandwidth):
+    // each must be given every float of the 1 GiB buffer, split between the threads.
+    std::atomic<int64_t> floats{0}, calls{0};
+    ReadPattern count = [&](const float* p, int64_t n) {
+        floats += n;
+        ++calls;
+        return p[0];
+    };
+    const double bw = measure_read_bandwidth(2, 2, {count});
+    CHECK(bw > 0);
+    CHECK(calls.load() == 2 * 2);                          // 2 rounds x 2 threads
+    CHECK(floats.load() == 2 * (int64_t(1) << 30) / 4);   // 2 rounds x 1 GiB of floats
 }
 
 TEST_CASE("thread pool: every index once, every element once, many quick jobs, wake-up after sleeping") {
