@@ -105,24 +105,26 @@ double roofline_bandwidth(int n_threads) {
         if (!kt) continue;
         for (DType type : {DType::F32, DType::F16, DType::Q8_0})
             kernel_reads.push_back([kt, type](const float* p, int64_t n) {
-                // The buffer as the rows of a matrix of 768 columns, times a vector.
-                const int64_t cols = 768, ld = dtype_row_bytes(type, cols), rows = n * int64_t(sizeof(float)) / ld;
-                thread_local std::vector<float> x, y;
-                thread_local std::vector<int8_t> q;
-                thread_local std::vector<float> d;
-                thread_local std::vector<int32_t> offset;
-                x.assign(size_t(cols), 1.f);
-                y.resize(size_t(rows));
-                const uint8_t* w = reinterpret_cast<const uint8_t*>(p);
-                if (type == DType::F32) kt->gemv_f32(y.data(), w, ld, rows, x.data(), cols);
-                if (type == DType::F16) kt->gemv_f16(y.data(), w, ld, rows, x.data(), cols);
-                if (type == DType::Q8_0) {
-                    q.resize(size_t(cols)), d.resize(size_t(cols / 32)), offset.resize(size_t(cols / 32 * 8));
-                    QuantizedVector xq{cols / 32, q.data(), d.data(), offset.data()};
-                    kt->quantize_q8_0(x.data(), cols, xq);
-                    kt->gemm_q8_0(y.data(), 0, w, ld, rows, &xq, 1);
+                // The buffer as the rows of matrices of 768 columns and kSlice rows (as
+                // large as a layer's), times a vector.
+                constexpr int64_t cols = 768, kSlice = 4096;
+                const int64_t ld = dtype_row_bytes(type, cols), rows = n * int64_t(sizeof(float)) / ld;
+                std::vector<float> x(static_cast<size_t>(cols), 1.f), y(static_cast<size_t>(kSlice));
+                std::vector<int8_t> q(static_cast<size_t>(cols));
+                std::vector<float> d(static_cast<size_t>(cols / 32));
+                std::vector<int32_t> offset(static_cast<size_t>(cols / 32 * 8));
+                QuantizedVector xq{cols / 32, q.data(), d.data(), offset.data()};
+                if (type == DType::Q8_0) kt->quantize_q8_0(x.data(), cols, xq);
+                float sum = 0;
+                for (int64_t r0 = 0; r0 < rows; r0 += kSlice) {
+                    const int64_t nr = std::min(kSlice, rows - r0);
+                    const uint8_t* w = reinterpret_cast<const uint8_t*>(p) + r0 * ld;
+                    if (type == DType::F32) kt->gemv_f32(y.data(), w, ld, nr, x.data(), cols);
+                    if (type == DType::F16) kt->gemv_f16(y.data(), w, ld, nr, x.data(), cols);
+                    if (type == DType::Q8_0) kt->gemm_q8_0(y.data(), 0, w, ld, nr, &xq, 1);
+                    sum += y[0];
                 }
-                return y.empty() ? 0.f : y[0];
+                return sum;
             });
     }
     return measure_read_bandwidth(n_threads, 5, kernel_reads);
