@@ -9,9 +9,10 @@
 // Why not a claim counter both sides update: an atomic read-modify-write per block
 // is a full fence on x86, and it stalls the owner's stream. Claims of 128 KiB each
 // made one token's q8_0 matrices 2-7 % slower when the threads were even (three sets
-// of 24 interleaved rounds, Zen 5); with this protocol they read as fast as fixed
-// ranges (medians within 2 %). The owner's blocks cost a load and a store; only a
-// request, and the owner's end, take an exchange.
+// of 24 interleaved rounds, Zen 5); with this protocol they read about as fast as
+// fixed ranges (medians of nine such sets: seven within 2 %, the others +5 and -5 %).
+// The owner's blocks cost a load and a store; only a request, and the owner's end,
+// take an exchange.
 #pragma once
 #include <algorithm>
 #include <atomic>
