@@ -72,9 +72,6 @@ struct F16Row {
 // How many rows ahead the q8_0 kernel prefetches for a batch (q8_rows).
 constexpr int64_t kPrefetchRowsQ8 = 8;
 
-// How many parts of a matrix's rows decoding reads side by side (gemv_float, q8_rows).
-constexpr int kStreams = kGemvParts;
-
 // The dot products of S rows with x, the rows `stride` rows apart (y likewise), in
 // lockstep over the columns: each load of x serves S rows. Two accumulators per row
 // (columns i..i+15 and i+16..i+31 of every 32), then the 16-column and scalar tails:
@@ -121,13 +118,13 @@ inline void dot_rows(float* y, const uint8_t* w, int64_t ld, int64_t stride, con
 // comparisons; at one thread they were even).
 template <class Row>
 void gemv_float_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const float* x, int64_t cols) {
-    for (int64_t r = 0; r < steps; ++r) dot_rows<Row, kStreams>(y + r, w + r * ld, ld, part, x, cols);
+    for (int64_t r = 0; r < steps; ++r) dot_rows<Row, kGemvParts>(y + r, w + r * ld, ld, part, x, cols);
 }
 template <class Row>
 void gemv_float(float* y, const uint8_t* w, int64_t ld, int64_t rows, const float* x, int64_t cols) {
-    const int64_t part = rows / kStreams;
+    const int64_t part = rows / kGemvParts;
     gemv_float_parts<Row>(y, w, ld, part, part, x, cols);
-    for (int64_t r = kStreams * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
+    for (int64_t r = kGemvParts * part; r < rows; ++r) dot_rows<Row, 1>(y + r, w + r * ld, ld, 0, x, cols);
 }
 
 inline bool on_cache_lines(const uint8_t* w, int64_t ld) {
@@ -225,7 +222,7 @@ void q8_tile(float* y, int64_t ldy, int64_t y_step, const uint8_t* w, int64_t ro
 // --profile` the token took 3.5 ms against 4.1.
 constexpr int64_t kAheadQ8 = 2048;
 void gemv_q8_0_parts(float* y, const uint8_t* w, int64_t ld, int64_t part, int64_t steps, const QuantizedVector* x) {
-    for (int64_t r = 0; r < steps; ++r) q8_tile<kStreams, 1>(y + r, 0, part, w + r * ld, part * ld, x, kAheadQ8);
+    for (int64_t r = 0; r < steps; ++r) q8_tile<kGemvParts, 1>(y + r, 0, part, w + r * ld, part * ld, x, kAheadQ8);
 }
 template <int NT>
 void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, const QuantizedVector* x) {
@@ -233,9 +230,9 @@ void q8_rows(float* y, int64_t ldy, const uint8_t* w, int64_t ld, int64_t rows, 
     if (NT > 1) {
         for (; r + 4 <= rows; r += 4) q8_tile<4, NT>(y + r, ldy, 1, w + r * ld, ld, x, kPrefetchRowsQ8 * ld);
     } else {
-        const int64_t part = rows / kStreams;
+        const int64_t part = rows / kGemvParts;
         gemv_q8_0_parts(y, w, ld, part, part, x);
-        r = kStreams * part;
+        r = kGemvParts * part;
     }
     for (; r < rows; ++r) q8_tile<1, NT>(y + r, ldy, 1, w + r * ld, ld, x, 0);
 }

@@ -214,7 +214,8 @@ void Transformer::attention(int64_t l, int64_t n) {
             const int64_t h0 = H * t / tasks, h1 = H * (t + 1) / tasks;
             attention_decode(z_.data(), q, cache_, l, h0, h1, group, T, hd, scores_.data() + h0 * T);
         });
-    } else if (n < kMinRowsToSplit && pool_.size() > 1 && n * pool_.size() <= n_batch_ && !watched) {
+    } else if (n < kMinRowsToSplit && pool_.size() > 1 && n * pool_.size() * n_ctx_ <= int64_t(scores_.size()) &&
+               !watched) {  // a thread's n rows of scores_ each
         pool_.for_each(cfg_.n_head, [&](int64_t h, int thread) { head(h, scores_.data() + thread * n * T, nullptr); });
     } else {
         for (int64_t h = 0; h < cfg_.n_head; ++h) head(h, scores_.data(), &pool_);

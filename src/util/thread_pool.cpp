@@ -64,7 +64,7 @@ void ThreadPool::worker(int index) {
         if (g == seen) {
             const double t0 = now_s();
             for (int spins = 0; (g = generation_.load(std::memory_order_acquire)) == seen; ++spins) {
-                ThreadPool::cpu_relax();
+                cpu_relax();
                 if ((spins & 255) == 255 && now_s() - t0 > kSpinSeconds) break;
             }
         }
@@ -100,7 +100,7 @@ void ThreadPool::for_each(int64_t n_tasks, const std::function<void(int64_t, int
     // that makes no progress for kSpinSeconds (descheduled) makes us yield.
     const double t0 = now_s();
     for (int spins = 0; done_.load(std::memory_order_acquire) != n_tasks; ++spins) {
-        ThreadPool::cpu_relax();
+        cpu_relax();
         if ((spins & 1023) == 1023 && now_s() - t0 > kSpinSeconds) sched_yield();
     }
 }
