@@ -109,19 +109,12 @@ double roofline_bandwidth(int n_threads) {
                 // large as a layer's), times a vector.
                 constexpr int64_t cols = 768, kSlice = 4096;
                 const int64_t ld = dtype_row_bytes(type, cols), rows = n * int64_t(sizeof(float)) / ld;
-                std::vector<float> x(static_cast<size_t>(cols), 1.f), y(static_cast<size_t>(kSlice));
-                std::vector<int8_t> q(static_cast<size_t>(cols));
-                std::vector<float> d(static_cast<size_t>(cols / 32));
-                std::vector<int32_t> offset(static_cast<size_t>(cols / 32 * 8));
-                QuantizedVector xq{cols / 32, q.data(), d.data(), offset.data()};
-                if (type == DType::Q8_0) kt->quantize_q8_0(x.data(), cols, xq);
+                const std::vector<float> x(static_cast<size_t>(cols), 1.f);
+                std::vector<float> y(static_cast<size_t>(kSlice));
                 float sum = 0;
                 for (int64_t r0 = 0; r0 < rows; r0 += kSlice) {
-                    const int64_t nr = std::min(kSlice, rows - r0);
-                    const uint8_t* w = reinterpret_cast<const uint8_t*>(p) + r0 * ld;
-                    if (type == DType::F32) kt->gemv_f32(y.data(), w, ld, nr, x.data(), cols);
-                    if (type == DType::F16) kt->gemv_f16(y.data(), w, ld, nr, x.data(), cols);
-                    if (type == DType::Q8_0) kt->gemm_q8_0(y.data(), 0, w, ld, nr, &xq, 1);
+                    const Matrix slice{type, std::min(kSlice, rows - r0), cols, reinterpret_cast<const uint8_t*>(p) + r0 * ld};
+                    gemv_rows_with(*kt, y.data(), slice, x.data(), 0, slice.rows);
                     sum += y[0];
                 }
                 return sum;

@@ -284,7 +284,9 @@ void gemv_with(const KernelTable& kt, float* y, const Matrix& w, const float* x,
     }
 }
 
-void gemv_rows_using(const KernelTable& kt, float* y, const Matrix& w, const float* x, int64_t r0, int64_t r1) {
+}  // namespace
+
+void gemv_rows_with(const KernelTable& kt, float* y, const Matrix& w, const float* x, int64_t r0, int64_t r1) {
     if (w.type == DType::Q8_0) {
         QuantizedScratch qs(w.cols);
         kt.quantize_q8_0(x, w.cols, qs.vec());
@@ -293,8 +295,6 @@ void gemv_rows_using(const KernelTable& kt, float* y, const Matrix& w, const flo
         gemv_with(kt, y, w, x, r0, r1, nullptr);
     }
 }
-
-}  // namespace
 
 const KernelTable& kernels_scalar() { return kScalar; }
 
@@ -332,11 +332,11 @@ void force_kernel_isa(KernelIsa isa) {
 const char* kernel_isa() { return kernels().name; }
 
 void gemv_rows(float* y, const Matrix& w, const float* x, int64_t r0, int64_t r1) {
-    gemv_rows_using(kernels(), y, w, x, r0, r1);
+    gemv_rows_with(kernels(), y, w, x, r0, r1);
 }
 
 void gemv_rows_scalar(float* y, const Matrix& w, const float* x, int64_t r0, int64_t r1) {
-    gemv_rows_using(kScalar, y, w, x, r0, r1);
+    gemv_rows_with(kScalar, y, w, x, r0, r1);
 }
 
 namespace {

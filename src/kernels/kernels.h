@@ -122,6 +122,9 @@ const char* kernel_isa();
 void gemv_rows(float* y, const Matrix& w, const float* x, int64_t row_begin, int64_t row_end);
 // Same, in plain scalar code (the tests' reference, the same math).
 void gemv_rows_scalar(float* y, const Matrix& w, const float* x, int64_t row_begin, int64_t row_end);
+// Same, with the kernels of `kt` (any instruction set's, as the bench's probe reads with each).
+void gemv_rows_with(const KernelTable& kt, float* y, const Matrix& w, const float* x, int64_t row_begin,
+                    int64_t row_end);
 
 // y (W.rows) = W · x (+ bias when not null), rows split over the pool's threads
 // (pool may be null).
