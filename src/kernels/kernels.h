@@ -39,7 +39,7 @@ struct QuantizedVector {
 };
 
 // Scratch floats a KernelTable::gemm call needs (one packed panel of W).
-constexpr int64_t kGemmPackFloats = 256 * 32;
+constexpr int64_t kGemmPackFloats = 768 * 32;
 
 // The kernels of one instruction set. Rows are `ld` bytes apart.
 struct KernelTable {

@@ -440,9 +440,9 @@ TEST_CASE("kernels: the AVX-512 GEMM (prefill, f32 and f16 weights) equals the n
         for (DType type : {DType::F32, DType::F16}) {
             float worst = 0;
             // Sizes around every block edge: rows vs the 32-row panels, n vs the
-            // 12-row micro-kernel, K vs the 256-deep blocks.
-            for (auto [n, rows, K] : {std::array<int64_t, 3>{1, 1, 1}, {13, 37, 300}, {12, 32, 256}, {25, 70, 513},
-                                      {5, 100, 64}}) {
+            // 12-row micro-kernel, K vs the 768-deep blocks (one, and one and a bit).
+            for (auto [n, rows, K] : {std::array<int64_t, 3>{1, 1, 1}, {13, 37, 300}, {12, 32, 768}, {25, 70, 800},
+                                      {5, 100, 64}, {3, 33, 1600}}) {
                 TestMatrix w(type, rows, K, uint32_t(n + rows + K));
                 const auto a = normal_floats(n * K, uint32_t(K));
                 std::vector<float> c(static_cast<size_t>(n * rows), -7.f), pack(static_cast<size_t>(kGemmPackFloats));
