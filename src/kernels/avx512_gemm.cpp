@@ -16,7 +16,7 @@
 // the QKV product of 512 tokens) no longer goes through the caches three times.
 // The panel's two loads per 24 FMAs come from L2 at no cost. On the four
 // products of a 124M block at n = 512, one thread (Zen 5, in one process, three
-// rounds): f32 173-201 GFLOP/s against 143-179 with 256, f16 180-201 against
+// rounds): f32 174-201 GFLOP/s against 143-179 with 256, f16 180-201 against
 // 161-183; the four-fold deeper K of the MLP's down projection gained nothing
 // from 1024-3072. Blocking the inputs for L2 too (96-264 rows) was slower.
 #if defined(__x86_64__)
